@@ -1,0 +1,58 @@
+# The two commands a newcomer needs: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MELTANO := $(BIN)/meltano
+export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+export META_RAW_SCHEMA ?= raw_meta
+TEST_DATABASE ?= meta_elt_test
+PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml transform/*.meltano.yml \
+	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml
+
+.PHONY: help install test check lint sql-lint dbt-build pytest demo clean
+
+help:
+	@echo "make demo   - the main job end to end on the Graph API sandbox and a local PostgreSQL"
+	@echo "make test   - every check: ruff, dbt build on test data, sqlfluff, pytest"
+	@echo "make install - the project venv (.venv) and Meltano's plugins (.meltano/)"
+
+# The project's Python environment, from uv.lock (uv itself is pinned in the lock).
+$(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv sync --frozen --quiet
+	touch $@
+
+# Meltano's plugin venvs (pins + constraints files under plugins/; no Meltano Hub).
+.meltano/.installed: $(BIN)/.synced $(PLUGIN_FILES)
+	$(MELTANO) install
+	touch $@
+
+install: .meltano/.installed
+
+# Everything runs against one PostgreSQL provided by `meta-elt with-postgres` (see README).
+test: install
+	$(BIN)/meta-elt with-postgres --database $(TEST_DATABASE) -- $(MAKE) --no-print-directory check
+
+check: lint dbt-build sql-lint pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Load the Singer fixture through Meltano's target-postgres, then build and test the dbt project on it.
+dbt-build:
+	$(MELTANO) invoke target-postgres < tests/fixtures/raw_meta.singer.jsonl
+	$(MELTANO) invoke dbt-postgres:build --full-refresh
+
+sql-lint:
+	$(MELTANO) invoke sqlfluff:lint
+
+pytest:
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .meltano .cache transform/target transform/logs
