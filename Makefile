@@ -56,3 +56,8 @@ pytest:
 
 clean:
 	rm -rf $(VENV) .meltano .cache transform/target transform/logs
+
+# The main job end to end on the Graph API sandbox (see README): prints a summary, writes
+# output/demo-report.html, and stops what it started.
+demo: install
+	$(BIN)/meta-elt demo

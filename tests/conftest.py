@@ -1,19 +1,14 @@
-"""Shared fixtures: the PostgreSQL server every test talks to, and Meltano invocation."""
+"""Shared fixtures: the PostgreSQL server every test talks to."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from meta_elt import postgres
-
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -30,23 +25,3 @@ def scratch_schema(pg_server: postgres.Server) -> Iterator[str]:
     yield name
     with pg_server.connect(autocommit=True) as conn:
         conn.execute(f'drop schema if exists "{name}" cascade')
-
-
-def meltano(
-    *args: str, server: postgres.Server, env: dict[str, str] | None = None, stdin: bytes = b""
-) -> subprocess.CompletedProcess[bytes]:
-    """Run the project's Meltano with the server's PG* variables."""
-    full_env = {
-        **os.environ,
-        **server.libpq_env(),
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "meltano"), *args],
-        cwd=ROOT,
-        env=full_env,
-        input=stdin,
-        capture_output=True,
-        check=False,
-    )

@@ -7,9 +7,9 @@ import subprocess
 import uuid
 
 import pytest
-from conftest import ROOT
 
 from meta_elt import postgres
+from tests.support import ROOT
 
 
 def test_ensure_database_is_idempotent(pg_server: postgres.Server):

@@ -6,9 +6,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from conftest import FIXTURES, meltano
-
 from meta_elt import postgres
+from tests.support import FIXTURES, meltano
 
 RAW_FIXTURE = FIXTURES / "raw_meta.singer.jsonl"
 

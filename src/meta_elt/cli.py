@@ -7,8 +7,10 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from meta_elt import postgres
+from meta_elt import commands, demo, inputs, postgres, tenants
+from meta_elt.progress import Reporter
 
 
 def _with_postgres(args: argparse.Namespace) -> int:
@@ -31,12 +33,110 @@ def _with_postgres(args: argparse.Namespace) -> int:
         return 1
 
 
+def _operator(command):
+    """Run an operator command: bad input → exit 2 with one line; failures → exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        reporter = Reporter()
+        root = postgres.project_root()
+        try:
+            return command(args, root, reporter)
+        except inputs.BadInput as exc:
+            reporter.error(str(exc))
+            return 2
+        except tenants.RegistryError as exc:
+            reporter.error(str(exc))
+            return 2
+        except (commands.CommandError, postgres.PostgresUnavailable) as exc:
+            reporter.error(str(exc))
+            return 1
+
+    return run
+
+
+def _backfill(args: argparse.Namespace, root: Path, reporter: Reporter) -> int:
+    request = commands.parse_backfill(args)  # every input checked before anything is touched
+    return commands.backfill(request, root, reporter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meta-elt",
         description="Meta Ads insights ELT on Meltano + dbt: backfill, daily sync, verification.",
     )
     sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+
+    bp = sub.add_parser(
+        "backfill",
+        help="load a date range for one tenant's ad account (Meltano state reset)",
+        description=(
+            "Extract [--since, --until] for one ad account with async report jobs of "
+            "--chunk-size months, --concurrency in flight, load it into the raw schema and build "
+            "the marts. Runs under a backfill-only Meltano state id: the daily sync is untouched. "
+            "Long ranges: run year by year, or pass --resume to continue an interrupted run."
+        ),
+        epilog="example: meta-elt backfill --tenant 3f1c2b9e-0c1d-4b7a-9a63-2a4f1e5d7c11 "
+        "--account act_1234567890 --since 2025-01-01 --until 2025-12-31 --chunk-size 1",
+    )
+    bp.add_argument("--tenant", required=True, help="tenant id (UUID) from the tenants registry")
+    bp.add_argument("--account", required=True, help="ad account: act_123 or 123")
+    bp.add_argument("--since", required=True, help="first day, YYYY-MM-DD (within 37 months)")
+    bp.add_argument("--until", required=True, help="last day, YYYY-MM-DD, inclusive, not future")
+    bp.add_argument(
+        "--chunk-size",
+        default="1",
+        help="months per async report job (default 1; 3-6 is faster on small accounts)",
+    )
+    bp.add_argument(
+        "--concurrency",
+        default="2",
+        help=f"async jobs in flight (default 2, at most {inputs.MAX_CONCURRENCY})",
+    )
+    bp.add_argument(
+        "--resume", action="store_true", help="continue this backfill from its own state"
+    )
+    bp.set_defaults(func=_operator(_backfill))
+
+    sp = sub.add_parser(
+        "sync",
+        help="the daily incremental sync for one, some or all tenants",
+        description=(
+            "Incremental extract per tenant from its own Meltano state, re-reading the last "
+            "--lookback-days days for late attribution, then one dbt build of the marts. "
+            "A tenant's failure does not stop the others; exit 1 if any failed."
+        ),
+    )
+    who = sp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--tenant", action="append", help="tenant id (repeatable)")
+    who.add_argument("--all", action="store_true", help="every tenant in the registry")
+    sp.add_argument("--lookback-days", default="28", help="days re-read each run (default 28)")
+    sp.add_argument("--parallel", default="1", help="tenants extracted at once (default 1)")
+    sp.set_defaults(func=_operator(commands.sync))
+
+    vp = sub.add_parser(
+        "verify",
+        help="coverage and attribution values per account and level; exit 1 on a missing day",
+        description=(
+            "The playbook's verification SQL as a command: per account and level the rows, first "
+            "and last date and missing synced days, and the action_report_time, "
+            "attribution_window and breakdowns values present."
+        ),
+    )
+    vp.add_argument("--tenant", required=True, help="tenant id (UUID)")
+    vp.add_argument("--account", action="append", help="limit to these accounts (repeatable)")
+    vp.set_defaults(func=_operator(commands.verify))
+
+    dp = sub.add_parser(
+        "demo",
+        help="the main job end to end on the Graph API sandbox (what `make demo` runs)",
+        description=(
+            "Start the Graph API sandbox (orchestrate/demo/world.yml), backfill 13 months for "
+            "every account in the tenants registry, move the sandbox clock a day, sync all "
+            "tenants, run the dbt tests, print coverage and spend reconciled against the "
+            "sandbox, and write output/demo-report.html. Uses database meta_elt_demo."
+        ),
+    )
+    dp.set_defaults(func=lambda _args: demo.main())
 
     wp = sub.add_parser(
         "with-postgres",

@@ -93,13 +93,13 @@ class GraphError:
     regain_minutes: float = 0.0
 
     @classmethod
-    def from_response(cls, http_status: int, body: t.Any) -> GraphError:  # noqa: ANN401
+    def from_response(cls, http_status: int, body: t.Any) -> GraphError:
         """Build from an HTTP status and a decoded JSON body (or anything else)."""
         err = body.get("error") if isinstance(body, dict) else None
         if not isinstance(err, dict):
             return cls(http_status, None, None, f"HTTP {http_status}", False)
 
-        def _int(value: t.Any) -> int | None:  # noqa: ANN401
+        def _int(value: t.Any) -> int | None:
             try:
                 return int(value)
             except (TypeError, ValueError):
@@ -160,27 +160,44 @@ def classify(err: GraphError) -> ErrorKind:
     return ErrorKind.OTHER
 
 
-def bad_parameter_name(err: GraphError) -> str:
-    """Best guess at the parameter Meta rejected, from its message."""
+def bad_parameter_name(err: GraphError, params: t.Mapping[str, t.Any] | None = None) -> str:
+    """Best guess at the parameter Meta rejected, from its message (and the request)."""
     text = f"{err.message} {err.error_user_msg}"
-    for pattern in (
-        r"param(?:eter)?\s+['\"]?([a-z_]+(?:\[\d+\])?)",
-        r"nonexisting field \(([^)]+)\)",
-        r"\b([a-z_]+)\[\d+\]",
-    ):
-        found = re.search(pattern, text, re.IGNORECASE)
-        if found:
-            name = found.group(1)
-            if pattern.startswith("nonexisting"):
-                return f"fields ({name})"
-            return name
+    field = re.search(r"nonexisting field \(([^)]+)\)", text)
+    if field:
+        return f"fields ({field.group(1)})"
+    indexed = re.search(r"\b([a-z_]+)\[(\d+)\]", text)
+    if indexed:
+        name, index = indexed.group(1), int(indexed.group(2))
+        values = _as_list((params or {}).get(name))
+        if index < len(values):
+            return f"{name} ({values[index]})"
+        return name
+    named = re.search(r"param(?:eter)?\s+['\"]?([a-z_]+)", text, re.IGNORECASE)
+    if named:
+        return named.group(1)
     for name in _INSIGHTS_PARAMS:
         if re.search(rf"\b{name}\b", text):
             return name
     return "unknown parameter"
 
 
-def fatal_message(err: GraphError, kind: ErrorKind, *, account: str | None, what: str) -> str:
+def _as_list(value: t.Any) -> list:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",")]
+    return []
+
+
+def fatal_message(
+    err: GraphError,
+    kind: ErrorKind,
+    *,
+    account: str | None,
+    what: str,
+    params: t.Mapping[str, t.Any] | None = None,
+) -> str:
     """One actionable line for an error the run cannot recover from."""
     meta = (err.message or err.error_user_msg).strip().rstrip(".")
     where = f" on ad account {account}" if account else ""
@@ -202,7 +219,7 @@ def fatal_message(err: GraphError, kind: ErrorKind, *, account: str | None, what
         )
     if kind is ErrorKind.BAD_PARAMETER:
         return (
-            f"Meta rejected parameter '{bad_parameter_name(err)}' while {what}{where} "
+            f"Meta rejected parameter '{bad_parameter_name(err, params)}' while {what}{where} "
             f"({err.label}: {meta}): fix it in the reports setting (fields, breakdowns, "
             "action_breakdowns, action_attribution_windows, action_report_time)."
         )

@@ -1,0 +1,429 @@
+"""The run-wide async job scheduler.
+
+One scheduler, owned by the tap, runs every planned window of every (account, report)
+as async report jobs on one background thread: it starts jobs (at most
+``max_concurrent_jobs`` in flight, none while Meta's utilisation headers say we are hot),
+polls them with backoff, and splits those that fail, time out or are too big: in date halves
+down to one day, then by campaigns, then by ad sets. The main thread (the streams) reads the
+results of completed windows page by page, in plan order, while the scheduler keeps Meta busy
+with the next windows — including the next report's — up to a small look-ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import typing as t
+from dataclasses import dataclass, field
+
+from tap_meta_insights.config import ALL_STATUSES
+from tap_meta_insights.errors import (
+    RetryableError,
+    TapFatalError,
+    TooMuchDataError,
+)
+from tap_meta_insights.planning import DateRange
+
+if t.TYPE_CHECKING:
+    from tap_meta_insights.client import GraphClient
+    from tap_meta_insights.config import ReportSpec, Settings
+
+DONE_STATUSES = frozenset({"Job Completed"})
+FAILED_STATUSES = frozenset({"Job Failed", "Job Skipped"})
+HOT_UTILISATION = 90.0  # no new job starts at or above this percentage
+WARM_UTILISATION = 75.0  # one job at a time at or above this percentage
+MAX_ATTEMPTS_UNSPLITTABLE = 2  # tries of a job that cannot be split any further
+
+
+@dataclass(eq=False)
+class JobNode:
+    """One async job (or, once split, the parent of the jobs that replace it)."""
+
+    span: DateRange
+    stage: str = "date"  # date | campaign | adset: what it is filtered on
+    ids: tuple[str, ...] = ()
+    state: str = "pending"  # pending | running | done | split
+    run_id: str | None = None
+    attempts: int = 0
+    started_at: float = 0.0
+    next_poll: float = 0.0
+    polls: int = 0
+    children: list[JobNode] = field(default_factory=list)
+
+    def leaves(self) -> t.Iterator[JobNode]:
+        """The jobs that stand for this node, in order."""
+        if self.state == "split":
+            for child in self.children:
+                yield from child.leaves()
+        else:
+            yield self
+
+    def describe(self) -> str:
+        """``2024-01-01..2024-01-31 (campaign.id IN 3 ids)``."""
+        text = str(self.span)
+        if self.stage != "date":
+            text += f" ({self.stage}.id IN {len(self.ids)} ids)"
+        return text
+
+
+@dataclass(eq=False)
+class PlannedWindow:
+    """A planned window of one (account, report): one job unless it had to be split."""
+
+    seq: int
+    account_id: str
+    report: ReportSpec
+    span: DateRange
+    root: JobNode
+    ready: bool = False
+    consumed: bool = False
+    error: BaseException | None = None
+
+    @property
+    def label(self) -> str:
+        """``insights_ad act_1 2024-01-01..2024-01-31``."""
+        return f"{self.report.stream_name} {self.account_id} {self.span}"
+
+
+class JobScheduler:
+    """Runs async insights jobs for every planned window; see the module docstring."""
+
+    def __init__(
+        self,
+        client: GraphClient,
+        settings: Settings,
+        logger: logging.Logger,
+        *,
+        clock: t.Callable[[], float] = time.monotonic,
+        lookahead: int | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+        self.clock = clock
+        self.max_jobs = settings.max_concurrent_jobs
+        self.lookahead = lookahead or max(3, 2 * settings.max_concurrent_jobs)
+        self.max_poll = max(settings.poll_interval * 6, settings.poll_interval)
+        self.windows: list[PlannedWindow] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._fatal: BaseException | None = None
+        self._demanded: set[int] = set()
+        self._running: list[JobNode] = []
+        self._owner: dict[int, PlannedWindow] = {}
+        self._children_cache: dict[tuple[str, str], list[str]] = {}
+        self._held_logged = False
+        self.jobs_created = 0
+        self.jobs_completed = 0
+        self.jobs_split = 0
+
+    # -- planning -------------------------------------------------------------------------
+    def add(self, account_id: str, report: ReportSpec, span: DateRange) -> PlannedWindow:
+        """Plan one window (before ``start``)."""
+        window = PlannedWindow(len(self.windows), account_id, report, span, JobNode(span))
+        self.windows.append(window)
+        return window
+
+    def start(self) -> None:
+        """Start the background thread (no-op without windows)."""
+        if self._thread is None and self.windows:
+            self._thread = threading.Thread(target=self._main, name="insights-jobs", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread (jobs already started keep running at Meta)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    # -- consumer side (main thread) ------------------------------------------------------
+    def wait(self, window: PlannedWindow) -> list[str]:
+        """Block until every job of ``window`` completed; return their run ids in order."""
+        with self._cond:
+            self._demanded.add(window.seq)
+            self._cond.notify_all()
+            while not window.ready and window.error is None and self._fatal is None:
+                if self._thread is None or not self._thread.is_alive():
+                    msg = "the insights job scheduler stopped unexpectedly"
+                    raise TapFatalError(msg)
+                self._cond.wait(timeout=1.0)
+            if window.error is not None:
+                raise window.error
+            if self._fatal is not None:
+                raise self._fatal
+            return [leaf.run_id for leaf in window.root.leaves() if leaf.run_id]
+
+    def consumed(self, window: PlannedWindow) -> None:
+        """The stream has read every row of ``window``: let the look-ahead move on."""
+        with self._cond:
+            window.consumed = True
+            self._demanded.discard(window.seq)
+            self._cond.notify_all()
+
+    @property
+    def windows_done(self) -> int:
+        """Windows whose jobs all completed."""
+        return sum(1 for w in self.windows if w.ready)
+
+    # -- background thread ----------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    if self._stop or all(w.ready or w.consumed for w in self.windows):
+                        return
+                self._poll_due()
+                self._start_jobs()
+                with self._cond:
+                    if self._stop:
+                        return
+                    self._cond.wait(timeout=self._sleep_seconds())
+        except BaseException as exc:
+            if not isinstance(exc, TapFatalError):
+                self.logger.exception("insights job scheduler crashed")
+            with self._cond:
+                self._fatal = exc
+                self._cond.notify_all()
+
+    def _sleep_seconds(self) -> float:
+        now = self.clock()
+        due = [job.next_poll - now for job in self._running]
+        if not due:
+            return self.settings.poll_interval
+        return max(0.0, min(min(due), self.settings.poll_interval * 6))
+
+    def _admitted(self) -> list[PlannedWindow]:
+        """Windows that may start jobs: demanded ones first, then the look-ahead."""
+        open_windows = [w for w in self.windows if not w.ready and not w.consumed]
+        first_unconsumed = next((w.seq for w in self.windows if not w.consumed), len(self.windows))
+        demanded = [w for w in open_windows if w.seq in self._demanded]
+        ahead = [w for w in open_windows if w.seq < first_unconsumed + self.lookahead]
+        return list(dict.fromkeys([*demanded, *ahead]))
+
+    def _slots(self) -> int:
+        if self.clock() < self.client.throttle.regain_until:
+            return 0
+        util = self.client.throttle.utilisation()
+        if util >= HOT_UTILISATION:
+            limit = 0
+        elif util >= WARM_UTILISATION:
+            limit = 1
+        else:
+            limit = self.max_jobs
+        if limit < self.max_jobs and not self._held_logged:
+            self.logger.info(
+                "Meta reports %.0f%% utilisation: holding new report jobs (%d running)",
+                util,
+                len(self._running),
+            )
+            self._held_logged = True
+        elif limit == self.max_jobs:
+            self._held_logged = False
+        return max(0, limit - len(self._running))
+
+    def _start_jobs(self) -> None:
+        while self._slots() > 0:
+            with self._cond:
+                candidates = self._admitted()
+            job = window = None
+            for window in candidates:
+                job = next((j for j in window.root.leaves() if j.state == "pending"), None)
+                if job is not None:
+                    break
+            if job is None or window is None:
+                return
+            self._submit(window, job)
+
+    def _params(self, window: PlannedWindow, job: JobNode) -> dict[str, t.Any]:
+        report = window.report
+        params: dict[str, t.Any] = {
+            "level": report.level,
+            "fields": ",".join(report.request_fields),
+            "time_range": {
+                "since": job.span.since.isoformat(),
+                "until": job.span.until.isoformat(),
+            },
+            "time_increment": 1,
+            "action_attribution_windows": list(report.action_attribution_windows),
+            "action_report_time": report.action_report_time,
+            "limit": self.settings.page_size,
+        }
+        if report.breakdowns:
+            params["breakdowns"] = ",".join(report.breakdowns)
+        if report.action_breakdowns:
+            params["action_breakdowns"] = ",".join(report.action_breakdowns)
+        if job.stage != "date":
+            params["filtering"] = [
+                {"field": f"{job.stage}.id", "operator": "IN", "value": list(job.ids)}
+            ]
+        return params
+
+    def _submit(self, window: PlannedWindow, job: JobNode) -> None:
+        job.attempts += 1
+        try:
+            body = self.client.post(
+                f"{window.account_id}/insights",
+                self._params(window, job),
+                account=window.account_id,
+                what=f"starting the {window.report.level}-level report job {job.describe()}",
+            )
+        except TooMuchDataError as exc:
+            self._failed(window, job, f"too much data ({exc})", too_much=True)
+            return
+        except RetryableError as exc:
+            raise TapFatalError(f"{window.label}: {exc}") from None
+        run_id = str(body.get("report_run_id") or body.get("id") or "")
+        if not run_id:
+            msg = f"Meta did not return a report_run_id for {window.label}"
+            raise TapFatalError(msg)
+        now = self.clock()
+        job.run_id, job.state, job.started_at, job.polls = run_id, "running", now, 0
+        job.next_poll = now + self.settings.poll_interval
+        self._running.append(job)
+        self._owner[id(job)] = window
+        self.jobs_created += 1
+        self.logger.debug("Started job %s for %s", run_id, window.label)
+
+    def _poll_due(self) -> None:
+        now = self.clock()
+        for job in [j for j in self._running if j.next_poll <= now]:
+            window = self._owner[id(job)]
+            try:
+                body = self.client.get(
+                    str(job.run_id),
+                    {"fields": "async_status,async_percent_completion"},
+                    account=window.account_id,
+                    what=f"polling report job {job.describe()} of {window.label}",
+                )
+            except TooMuchDataError as exc:
+                self._finish(job)
+                self._failed(window, job, str(exc), too_much=True)
+                continue
+            except RetryableError as exc:
+                raise TapFatalError(f"{window.label}: {exc}") from None
+            status = str(body.get("async_status") or "")
+            percent = _float(body.get("async_percent_completion"))
+            now = self.clock()
+            elapsed = now - job.started_at
+            if status in DONE_STATUSES:
+                self._finish(job)
+                job.state = "done"
+                self.jobs_completed += 1
+                self._maybe_ready(window)
+            elif status in FAILED_STATUSES:
+                self._finish(job)
+                self._failed(window, job, status)
+            elif elapsed > self.settings.job_timeout:
+                self._finish(job)
+                self._failed(window, job, f"timed out after {elapsed:.0f}s ({percent:.0f}%)")
+            else:
+                job.polls += 1
+                job.next_poll = now + self._poll_wait(job.polls, elapsed, percent)
+
+    def _poll_wait(self, polls: int, elapsed: float, percent: float) -> float:
+        """Exponential backoff, but sooner when Meta's progress says the job is nearly done."""
+        base = self.settings.poll_interval
+        wait = min(base * 1.5**polls, self.max_poll)
+        if 0 < percent < 100 and elapsed > 0:
+            remaining = elapsed * (100 - percent) / percent
+            wait = min(wait, max(base, remaining))
+        return wait
+
+    def _finish(self, job: JobNode) -> None:
+        if job in self._running:
+            self._running.remove(job)
+
+    def _maybe_ready(self, window: PlannedWindow) -> None:
+        if all(leaf.state == "done" for leaf in window.root.leaves()):
+            with self._cond:
+                window.ready = True
+                self._cond.notify_all()
+
+    # -- splitting ------------------------------------------------------------------------
+    def _failed(
+        self, window: PlannedWindow, job: JobNode, reason: str, *, too_much: bool = False
+    ) -> None:
+        children = self._split(window, job)
+        if children:
+            job.state, job.children, job.run_id = "split", children, None
+            self.jobs_split += 1
+            self.logger.info(
+                "%s: job %s failed (%s); split into %d jobs: %s",
+                window.label,
+                job.describe(),
+                reason,
+                len(children),
+                ", ".join(c.describe() for c in children),
+            )
+            return
+        if not too_much and job.attempts < MAX_ATTEMPTS_UNSPLITTABLE:
+            self.logger.info(
+                "%s: job %s failed (%s); retrying", window.label, job.describe(), reason
+            )
+            job.state, job.run_id = "pending", None
+            return
+        what = f" for {job.stage}s {', '.join(job.ids)}" if job.stage != "date" else ""
+        error = TapFatalError(
+            f"Meta could not produce the {window.report.level}-level report "
+            f"'{window.report.name}' for {window.account_id} on {job.span.since}{what} "
+            f"({reason}) even after splitting; retry later or ask for fewer fields or breakdowns."
+        )
+        with self._cond:
+            window.error = error
+            self._fatal = error
+            self._cond.notify_all()
+
+    def _split(self, window: PlannedWindow, job: JobNode) -> list[JobNode]:
+        level = window.report.level
+        if job.span.days > 1:
+            first, second = job.span.halves()
+            return [JobNode(first), JobNode(second)]
+        if job.stage == "date" and level != "account":
+            ids = self._children(window.account_id, "campaigns", window.account_id)
+            if len(ids) > 1:
+                return _halve_ids(job.span, "campaign", ids)
+            if len(ids) == 1:
+                job = JobNode(job.span, "campaign", tuple(ids))
+        if job.stage == "campaign" and len(job.ids) > 1:
+            return _halve_ids(job.span, "campaign", list(job.ids))
+        if job.stage == "campaign" and level in ("adset", "ad"):
+            ids = self._children(window.account_id, "adsets", job.ids[0])
+            if len(ids) > 1:
+                return _halve_ids(job.span, "adset", ids)
+            return []
+        if job.stage == "adset" and len(job.ids) > 1:
+            return _halve_ids(job.span, "adset", list(job.ids))
+        return []
+
+    def _children(self, account_id: str, edge: str, parent: str) -> list[str]:
+        """Ids of the campaigns of an account or the ad sets of a campaign (cached)."""
+        key = (edge, parent)
+        if key not in self._children_cache:
+            ids = [
+                str(row["id"])
+                for row in self.client.iter_rows(
+                    f"{parent}/{edge}",
+                    {"fields": "id", "effective_status": list(ALL_STATUSES[edge])},
+                    account=account_id,
+                    what=f"listing {edge} to split a report job",
+                )
+                if row.get("id")
+            ]
+            self._children_cache[key] = ids
+        return self._children_cache[key]
+
+
+def _halve_ids(span: DateRange, stage: str, ids: list[str]) -> list[JobNode]:
+    mid = (len(ids) + 1) // 2
+    return [JobNode(span, stage, tuple(ids[:mid])), JobNode(span, stage, tuple(ids[mid:]))]
+
+
+def _float(value: t.Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0

@@ -1,0 +1,92 @@
+"""The environment a Meltano run gets: database, schemas, tap settings and the tenant's token."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from meta_elt import postgres
+from meta_elt.tenants import Tenant
+
+#: Meltano's system database (state, run history) lives in this schema of the project database,
+#: so state survives the machine and parallel runs don't contend for a SQLite file.
+#: META_ELT_MELTANO_STATE=local keeps Meltano's default (.meltano/meltano.db).
+MELTANO_SCHEMA = "meltano"
+
+
+def state_id_suffix(kind: str, tenant_id: str, account: str | None = None) -> str:
+    """Backfills and the daily sync keep separate Meltano state (ids never collide)."""
+    parts = [kind, tenant_id] + ([account] if account else [])
+    return "-".join(parts)
+
+
+def meltano_env(
+    server: postgres.Server,
+    tenant: Tenant,
+    *,
+    accounts: list[str],
+    start: dt.date | None,
+    end: dt.date | None,
+    extra: dict[str, object] | None = None,
+) -> dict[str, str]:
+    """os.environ + PG* + the tap's settings for one tenant (token from its variable)."""
+    env = {**os.environ, **server.libpq_env()}
+    env.setdefault("META_RAW_SCHEMA", "raw_meta")
+    env.setdefault("MELTANO_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if env.get("META_ELT_MELTANO_STATE", "postgres").lower() != "local":
+        env["MELTANO_DATABASE_URI"] = meltano_database_uri(server)
+    token = tenant.token()
+    if token:
+        env["TAP_FACEBOOK_ACCESS_TOKEN"] = token
+    env["TAP_FACEBOOK_TENANT_ID"] = tenant.id
+    env["TAP_FACEBOOK_ACCOUNT_IDS"] = json.dumps(accounts)
+    if start:
+        env["TAP_FACEBOOK_START_DATE"] = start.isoformat()
+    if end:
+        env["TAP_FACEBOOK_END_DATE"] = end.isoformat()
+    else:
+        env.pop("TAP_FACEBOOK_END_DATE", None)
+    for key, value in {**tenant.settings, **(extra or {})}.items():
+        env[f"TAP_FACEBOOK_{key.upper()}"] = (
+            json.dumps(value) if isinstance(value, list | dict) else str(value)
+        )
+    return env
+
+
+def meltano_database_uri(server: postgres.Server) -> str:
+    """No credentials in the URI: libpq takes host, port, user and password from PG*."""
+    return f"postgresql+psycopg:///{server.database}?options=-csearch_path%3D{MELTANO_SCHEMA}"
+
+
+def prepare_state_schema(server: postgres.Server) -> None:
+    with server.connect(autocommit=True) as conn:
+        conn.execute(f"create schema if not exists {MELTANO_SCHEMA}")
+
+
+#: What a Meltano run shares with the project's .meltano/: the installed plugin venvs.
+_SHARED_SYS_DIRS = ("extractors", "loaders", "utilities", "mappers", "orchestrators")
+
+
+def isolated_sys_dir(root: Path, name: str) -> Path:
+    """A Meltano system dir of this run's own that shares the installed plugin venvs.
+
+    Meltano writes each plugin's config and discovered catalog under ``.meltano/run/<plugin>``,
+    so two `meltano run`s at once in one project overwrite each other's catalog ("Invalid
+    catalog"). Runs started by meta-elt (parallel tenants, concurrent backfills) each get
+    ``.meltano/workers/<name>`` with its own ``run/`` and symlinks to the shared venvs; set it as
+    MELTANO_SYS_DIR_ROOT. State is unaffected: it lives in the system database.
+    """
+    shared = root / ".meltano"
+    worker = shared / "workers" / name
+    worker.mkdir(parents=True, exist_ok=True)
+    for sub in _SHARED_SYS_DIRS:
+        link = worker / sub
+        if (shared / sub).exists() and not link.exists():
+            link.symlink_to(shared / sub, target_is_directory=True)
+    return worker
+
+
+def log_dir(root: Path) -> Path:
+    return root / ".meltano" / "logs" / "meta-elt"

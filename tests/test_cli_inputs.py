@@ -1,0 +1,108 @@
+"""meta-elt validates every input before touching anything: exit 2 and one line naming it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+
+import pytest
+
+from meta_elt import inputs, tenants
+from tests.support import ROOT
+
+TENANT = "6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21"
+TODAY = dt.date.today()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "meta-elt"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--tenant", "acme"], "--tenant"),
+        (["--account", "act_12x"], "--account"),
+        (["--since", "2025-02-30"], "--since"),
+        (["--until", "yesterday"], "--until"),
+        (["--since", "2025-06-02", "--until", "2025-06-01"], "--since"),
+        (["--until", (TODAY + dt.timedelta(days=1)).isoformat()], "--until"),
+        (["--since", (TODAY - dt.timedelta(days=38 * 31)).isoformat()], "--since"),
+        (["--chunk-size", "0"], "--chunk-size"),
+        (["--chunk-size", "two"], "--chunk-size"),
+        (["--concurrency", "-1"], "--concurrency"),
+        (["--concurrency", "64"], "--concurrency"),
+    ],
+)
+def test_backfill_bad_input_exits_2_with_one_line(args: list[str], names: str):
+    good = {
+        "--tenant": TENANT,
+        "--account": "act_100001",
+        "--since": (TODAY - dt.timedelta(days=30)).isoformat(),
+        "--until": (TODAY - dt.timedelta(days=1)).isoformat(),
+    }
+    merged = dict(good)
+    merged.update(dict(zip(args[::2], args[1::2], strict=True)))
+    argv = [item for pair in merged.items() for item in pair]
+    done = run_cli("backfill", *argv)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"meta-elt: error: {names}:"), lines[0]
+
+
+def test_sync_needs_a_tenant_or_all():
+    done = run_cli("sync", "--tenant", "not-a-uuid")
+    assert done.returncode == 2
+    assert "--tenant" in done.stderr and "UUID" in done.stderr
+
+
+def test_unknown_tenant_is_named(tmp_path):
+    done = run_cli(
+        "backfill",
+        "--tenant",
+        "11111111-2222-3333-4444-555555555555",
+        "--account",
+        "1",
+        "--since",
+        (TODAY - dt.timedelta(days=3)).isoformat(),
+        "--until",
+        (TODAY - dt.timedelta(days=1)).isoformat(),
+    )
+    assert done.returncode == 2
+    assert "11111111-2222-3333-4444-555555555555 is not in the tenants registry" in done.stderr
+
+
+def test_account_ids_normalise_to_act_form():
+    assert inputs.account_id("123") == "act_123"
+    assert inputs.account_id("act_123") == "act_123"
+    assert inputs.account_id(" act_0042 ") == "act_0042"
+
+
+def test_months_before_clamps_to_month_end():
+    assert inputs.months_before(dt.date(2026, 3, 31), 1) == dt.date(2026, 2, 28)
+    assert inputs.months_before(dt.date(2026, 11, 28), 37) == dt.date(2023, 10, 28)
+
+
+def test_registry_errors_name_the_file_and_entry(tmp_path):
+    path = tmp_path / "tenants.yml"
+    path.write_text("tenants:\n- id: 6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21\n  token_env: lower\n")
+    with pytest.raises(tenants.RegistryError, match=r"tenant #1: token_env 'lower'"):
+        tenants.load(path)
+    path.write_text(
+        "tenants:\n- id: 6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21\n  token_env: T\n  accounts: [x1]\n"
+    )
+    with pytest.raises(tenants.RegistryError, match=r"accounts: 'x1' is not a Meta ad account"):
+        tenants.load(path)
+
+
+def test_the_shipped_registry_is_valid():
+    registry = tenants.load(ROOT / "orchestrate" / "tenants.yml")
+    assert all(t.accounts for t in registry.values())

@@ -1,0 +1,110 @@
+{#-
+    Reading the raw tables target-postgres writes.
+
+    The tap's streams evolve (a report gains a breakdown column, an older load lacks `reach`), and a
+    report may not have been loaded yet. Staging therefore reads the raw tables through these
+    macros: every column of a fixed spec is selected with an explicit cast, or as a typed NULL when
+    the raw table lacks it, and a missing table yields an empty, typed result instead of an error.
+-#}
+
+{#- The relation of a raw table, or none when it does not exist (or at parse time). -#}
+{% macro meta_ads_raw_relation(table_name) %}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(
+        database=target.database,
+        schema=var('meta_raw_schema'),
+        identifier=table_name,
+    ) -%}
+    {%- if relation is none -%}
+        {{ log(
+            "meta_ads: raw table " ~ var('meta_raw_schema') ~ "." ~ table_name
+            ~ " does not exist; it is read as empty",
+            info=true,
+        ) }}
+    {%- endif -%}
+    {{ return(relation) }}
+{% endmacro %}
+
+
+{#- The insights report tables that exist: [{'name': report, 'relation': relation}, ...]. -#}
+{% macro meta_ads_insights_reports() %}
+    {%- set reports = [] -%}
+    {%- for report in var('meta_insights_reports') -%}
+        {%- set relation = meta_ads_raw_relation('insights_' ~ report) -%}
+        {%- if relation is not none -%}
+            {%- do reports.append({'name': report, 'relation': relation}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(reports) }}
+{% endmacro %}
+
+
+{#- One raw column cast to the staging type, whatever type target-postgres gave it. -#}
+{% macro meta_ads_cast_raw_column(column, target_type) %}
+    {%- set dtype = column.dtype | lower -%}
+    {%- set name = adapter.quote(column.name) -%}
+    {%- if target_type == 'timestamptz' and dtype == 'timestamp without time zone' -%}
+        ({{ name }} at time zone 'UTC')
+    {%- elif target_type == 'jsonb' and dtype == 'array' -%}
+        to_jsonb({{ name }})
+    {%- elif target_type == 'jsonb' and dtype in ('text', 'character varying') -%}
+        cast(nullif({{ name }}, '') as jsonb)
+    {%- else -%}
+        cast({{ name }} as {{ target_type }})
+    {%- endif -%}
+{% endmacro %}
+
+
+{#-
+    `select <spec columns> from <relation>`; columns is a list of [name, type]. A column the table
+    lacks becomes a typed NULL; a missing relation becomes an empty result with the same columns.
+-#}
+{% macro meta_ads_select_raw(relation, columns) %}
+    {%- set existing = {} -%}
+    {%- if relation is not none -%}
+        {%- for column in adapter.get_columns_in_relation(relation) -%}
+            {%- do existing.update({column.name | lower: column}) -%}
+        {%- endfor -%}
+    {%- endif %}
+    select
+        {%- for name, target_type in columns %}
+            {% if name in existing -%}
+                {{ meta_ads_cast_raw_column(existing[name], target_type) }}
+            {%- else -%}
+                cast(null as {{ target_type }})
+            {%- endif %} as {{ name }}{{ "," if not loop.last }}
+        {%- endfor %}
+    {%- if relation is not none %}
+    from {{ relation }}
+    {%- else %}
+    where false
+    {%- endif %}
+{% endmacro %}
+
+
+{#- target-postgres metadata columns every staging model reads. -#}
+{% macro meta_ads_sdc_columns() %}
+    {{ return([
+        ['_sdc_extracted_at', 'timestamptz'],
+        ['_sdc_batched_at', 'timestamptz'],
+        ['_sdc_sequence', 'bigint'],
+        ['_sdc_deleted_at', 'timestamptz'],
+    ]) }}
+{% endmacro %}
+
+
+{#- `act_<digits>`, whether the raw value is `act_123` or `123`. -#}
+{% macro meta_ads_normalise_account_id(column) -%}
+    case
+        when {{ column }} is null or {{ column }} = '' then null
+        else 'act_' || regexp_replace(trim({{ column }}), '^act_', '')
+    end
+{%- endmacro %}
+
+
+{#- tenant_id with the null/empty value replaced by var('meta_default_tenant_id'). -#}
+{% macro meta_ads_tenant_id(column) -%}
+    coalesce(nullif(trim({{ column }}), ''), '{{ var("meta_default_tenant_id") }}')
+{%- endmacro %}

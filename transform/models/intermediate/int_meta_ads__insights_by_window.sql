@@ -1,0 +1,156 @@
+{#-
+    Grain: one row per staged insights row (report, account, day, level, object, breakdowns) and
+    attribution window: `default` (the `value` of each action: Meta's default attribution) plus
+    every window the report requested (`attribution_windows`, e.g. 1d_view, 7d_click).
+
+    actions / action_values become {action_type: number} objects for the window; an action without
+    a value for the window is left out. conversions / conversion_value sum the action types in
+    var('meta_conversion_action_types').
+
+    Kept to one level of joins and no GROUP BY so Postgres can push a marts' `_loaded_at` filter
+    through this view and the staging view down to the raw tables.
+-#}
+{%- set conversion_types = meta_ads_text_array(var('meta_conversion_action_types')) %}
+
+with
+
+insights as (
+    select * from {{ ref('stg_meta_ads__insights') }}
+),
+
+by_window as (
+    select
+        insights.*,
+        windows.attribution_window
+    from insights
+    cross join
+        lateral (
+            select 'default' as attribution_window
+            union all
+            select requested.value as attribution_window
+            from
+                jsonb_array_elements_text(
+                    case
+                        when jsonb_typeof(insights.attribution_windows) = 'array'
+                            then insights.attribution_windows
+                        else '[]'::jsonb
+                    end
+                ) as requested
+            where requested.value <> 'default'
+        ) as windows
+),
+
+with_actions as (
+    select
+        by_window.*,
+        action_counts.actions_by_type,
+        action_counts.conversions,
+        action_amounts.action_values_by_type,
+        action_amounts.conversion_value
+    from by_window
+    cross join
+        lateral (
+            select
+                coalesce(
+                    jsonb_object_agg(unnested.action_type, unnested.action_value)
+                    filter (where unnested.action_value is not null),
+                    '{}'::jsonb
+                ) as actions_by_type,
+                coalesce(
+                    sum(unnested.action_value)
+                    filter (where unnested.action_type = any({{ conversion_types }})),
+                    0
+                ) as conversions
+            from (
+                select
+                    action_items.value ->> 'action_type' as action_type,
+                    cast(
+                        action_items.value ->> case
+                            when by_window.attribution_window = 'default' then 'value'
+                            else by_window.attribution_window
+                        end
+                        as numeric
+                    ) as action_value
+                from
+                    jsonb_array_elements(
+                        case
+                            when jsonb_typeof(by_window.actions) = 'array'
+                                then by_window.actions
+                            else '[]'::jsonb
+                        end
+                    ) as action_items
+                where action_items.value ->> 'action_type' is not null
+            ) as unnested
+        ) as action_counts
+    cross join
+        lateral (
+            select
+                coalesce(
+                    jsonb_object_agg(unnested.action_type, unnested.action_value)
+                    filter (where unnested.action_value is not null),
+                    '{}'::jsonb
+                ) as action_values_by_type,
+                coalesce(
+                    sum(unnested.action_value)
+                    filter (where unnested.action_type = any({{ conversion_types }})),
+                    0
+                ) as conversion_value
+            from (
+                select
+                    action_items.value ->> 'action_type' as action_type,
+                    cast(
+                        action_items.value ->> case
+                            when by_window.attribution_window = 'default' then 'value'
+                            else by_window.attribution_window
+                        end
+                        as numeric
+                    ) as action_value
+                from
+                    jsonb_array_elements(
+                        case
+                            when jsonb_typeof(by_window.action_values) = 'array'
+                                then by_window.action_values
+                            else '[]'::jsonb
+                        end
+                    ) as action_items
+                where action_items.value ->> 'action_type' is not null
+            ) as unnested
+        ) as action_amounts
+),
+
+final as (
+    select
+        tenant_id,
+        ad_account_id,
+        report_name,
+        level,
+        object_id,
+        date,
+        action_report_time,
+        attribution_window,
+        breakdowns,
+        account_name,
+        currency,
+        campaign_id,
+        campaign_name,
+        adset_id,
+        adset_name,
+        ad_id,
+        ad_name,
+        impressions,
+        reach,
+        clicks,
+        link_clicks,
+        spend,
+        frequency,
+        actions_by_type,
+        action_values_by_type,
+        conversions,
+        conversion_value,
+        extracted_at,
+        _loaded_at,
+        _load_sequence
+    from with_actions
+)
+
+select * from final
