@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,13 +44,50 @@ def _require_token(tenant: tenants.Tenant) -> None:
         )
 
 
+#: Markers of the line that explains a failed run, most telling first.
+_FAILURE_MARKERS = ("already running", "failure in test", "error:", "exception", "error", "failed")
+_TAP_ERROR_AFTER = "An unhandled error occurred while syncing"
+
+
 def _failure_line(outcome: meltano_run.RunOutcome) -> str:
-    """The most telling line of a failed run: the tap's or dbt's own error when there is one."""
-    for line in reversed(outcome.tail):
-        lowered = line.lower()
-        if any(word in lowered for word in ("error", "failed", "exception")) and len(line) < 600:
-            return line.strip()
+    """The most telling line of a failed run: the tap's one-line error (it follows the SDK's
+    "unhandled error" line), else Meltano's or dbt's own."""
+    lines = [meltano_run.strip_ansi(line).strip() for line in outcome.tail]
+    for before, line in itertools.pairwise(lines):
+        if before.startswith(_TAP_ERROR_AFTER) and line:
+            return line
+    for marker in _FAILURE_MARKERS:
+        for line in reversed(lines):
+            if marker in line.lower() and len(line) < 600:
+                return line
     return f"meltano exited with {outcome.returncode}"
+
+
+class _RunLock:
+    """One run per state id on this machine; a dead holder (killed run) is taken over."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "meta-elt.pid"
+
+    def holder_alive(self) -> bool:
+        try:
+            pid = int(self.path.read_text())
+        except (FileNotFoundError, ValueError):
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return pid != os.getpid()
+
+    def __enter__(self) -> _RunLock:
+        self.path.write_text(str(os.getpid()))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -101,9 +140,24 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
                 "lookback_days": 0,
             },
         )
-        suffix = runtime.state_id_suffix("backfill", tenant.id, request.account)
-        env["MELTANO_SYS_DIR_ROOT"] = str(runtime.isolated_sys_dir(root, suffix))
-        args = ["run", "--state-id-suffix", suffix]
+        suffix = runtime.state_id_suffix(
+            "backfill",
+            tenant.id,
+            request.account,
+            request.since.isoformat(),
+            request.until.isoformat(),
+        )
+        workdir = runtime.isolated_sys_dir(root, suffix)
+        env["MELTANO_SYS_DIR_ROOT"] = str(workdir)
+        lock = _RunLock(workdir)
+        if lock.holder_alive():
+            raise CommandError(
+                f"a backfill of {request.account} for tenant {tenant.id} is already running "
+                f"(pid in {lock.path}); wait for it or stop it first"
+            )
+        # --force: no other run of this state id is alive (checked above), so a run record left
+        # "running" by a killed backfill must not block its resumption.
+        args = ["run", "--force", "--state-id-suffix", suffix]
         if not request.resume:
             args.append("--full-refresh")
         reporter.info(
@@ -111,14 +165,15 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
             f"(chunk {request.chunk_months} month(s), {request.concurrency} jobs in flight"
             f"{', resuming' if request.resume else ''})"
         )
-        log_path = runtime.log_dir(root) / f"backfill-{tenant.id}-{request.account}.log"
-        outcome = meltano_run.run(
-            [*args, *EL, DBT_BUILD],
-            env=env,
-            cwd=root,
-            log_path=log_path,
-            on_progress=reporter.progress,
-        )
+        log_path = runtime.log_dir(root) / f"{suffix}.log"
+        with lock:
+            outcome = meltano_run.run(
+                [*args, *EL, DBT_BUILD],
+                env=env,
+                cwd=root,
+                log_path=log_path,
+                on_progress=reporter.progress,
+            )
         reporter.done()
         if outcome.returncode != 0:
             raise CommandError(f"backfill failed: {_failure_line(outcome)} (log: {log_path})")
@@ -186,7 +241,10 @@ def _sync_one(
     )
     seconds = time.monotonic() - started
     if outcome.returncode != 0:
-        return SyncResult(tenant, False, outcome.progress.rows, seconds, _failure_line(outcome))
+        message = _failure_line(outcome)
+        if "access token" in message.lower():
+            message += f" [this tenant's token is read from ${tenant.token_env}]"
+        return SyncResult(tenant, False, outcome.progress.rows, seconds, message)
     return SyncResult(tenant, True, outcome.progress.rows, seconds, "ok")
 
 

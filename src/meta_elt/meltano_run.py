@@ -23,7 +23,12 @@ _WINDOW_DONE = re.compile(
     r"(?P<date_start>\d{4}-\d{2}-\d{2})\.\.(?P<date_stop>\d{4}-\d{2}-\d{2}): "
     r"(?P<rows>\d+) rows \| windows (?P<done>\d+)/(?P<total>\d+)"
 )
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SECRETS = re.compile(r"(access_token=|Bearer |OAuth )[^\s&\"']+")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
 
 
 def redact(text: str) -> str:

@@ -16,10 +16,12 @@ from meta_elt.tenants import Tenant
 MELTANO_SCHEMA = "meltano"
 
 
-def state_id_suffix(kind: str, tenant_id: str, account: str | None = None) -> str:
-    """Backfills and the daily sync keep separate Meltano state (ids never collide)."""
-    parts = [kind, tenant_id] + ([account] if account else [])
-    return "-".join(parts)
+def state_id_suffix(kind: str, tenant_id: str, *scope: str) -> str:
+    """Backfills and the daily sync keep separate Meltano state (ids never collide).
+
+    A backfill's state belongs to its range (``backfill-<tenant>-<account>-<since>-<until>``), so
+    `--resume` continues that very backfill and another range never inherits its bookmark."""
+    return "-".join([kind, tenant_id, *scope])
 
 
 def meltano_env(

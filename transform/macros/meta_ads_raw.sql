@@ -7,6 +7,12 @@
     the raw table lacks it, and a missing table yields an empty, typed result instead of an error.
 -#}
 
+{#- The raw schema: var meta_raw_schema, else env META_RAW_SCHEMA, else raw_meta. -#}
+{% macro meta_ads_raw_schema() %}
+    {{ return(var('meta_raw_schema', env_var('META_RAW_SCHEMA', 'raw_meta'))) }}
+{% endmacro %}
+
+
 {#- The relation of a raw table, or none when it does not exist (or at parse time). -#}
 {% macro meta_ads_raw_relation(table_name) %}
     {%- if not execute -%}
@@ -14,12 +20,12 @@
     {%- endif -%}
     {%- set relation = adapter.get_relation(
         database=target.database,
-        schema=var('meta_raw_schema'),
+        schema=meta_ads_raw_schema(),
         identifier=table_name,
     ) -%}
     {%- if relation is none -%}
         {{ log(
-            "meta_ads: raw table " ~ var('meta_raw_schema') ~ "." ~ table_name
+            "meta_ads: raw table " ~ meta_ads_raw_schema() ~ "." ~ table_name
             ~ " does not exist; it is read as empty",
             info=true,
         ) }}
