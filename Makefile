@@ -43,10 +43,13 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Load the Singer fixture through Meltano's target-postgres, then build and test the dbt project on it.
+# Load the Singer fixture through Meltano's target-postgres, then build and test the dbt project on
+# it, with the fixture's breakdown report too; `dbt docs generate` must work.
+FIXTURE_REPORTS := {meta_insights_reports: [ad, adset, campaign, campaign_age_gender]}
 dbt-build:
 	$(MELTANO) invoke target-postgres < tests/fixtures/raw_meta.singer.jsonl
-	$(MELTANO) invoke dbt-postgres:build --full-refresh
+	$(MELTANO) invoke dbt-postgres:build --full-refresh --vars '$(FIXTURE_REPORTS)'
+	$(MELTANO) invoke dbt-postgres:docs-generate --vars '$(FIXTURE_REPORTS)' > /dev/null
 
 sql-lint:
 	$(MELTANO) invoke sqlfluff:lint

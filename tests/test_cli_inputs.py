@@ -86,9 +86,11 @@ def test_account_ids_normalise_to_act_form():
     assert inputs.account_id(" act_0042 ") == "act_0042"
 
 
-def test_months_before_clamps_to_month_end():
-    assert inputs.months_before(dt.date(2026, 3, 31), 1) == dt.date(2026, 2, 28)
-    assert inputs.months_before(dt.date(2026, 11, 28), 37) == dt.date(2023, 10, 28)
+def test_since_at_the_horizon_is_accepted_and_a_day_before_is_not():
+    floor = inputs.earliest_allowed(TODAY)
+    assert inputs.date_range(str(floor), str(TODAY), TODAY)[0] == floor
+    with pytest.raises(inputs.BadInput, match="37-month"):
+        inputs.date_range(str(floor - dt.timedelta(days=1)), str(TODAY), TODAY)
 
 
 def test_registry_errors_name_the_file_and_entry(tmp_path):

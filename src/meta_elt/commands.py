@@ -205,7 +205,7 @@ def _sync_start(
     """Without a bookmark of its own, the first daily sync reaches back `lookback` days only;
     with one, the tap resumes from the bookmark (minus lookback) and start_date is the floor."""
     state = meltano_run.state_of(root, env, suffix)
-    floor = inputs.months_before(_today(), inputs.MAX_HISTORY_MONTHS)
+    floor = inputs.earliest_allowed(_today())
     if state:
         return max(tenant.start_date or floor, floor)
     return _today() - dt.timedelta(days=lookback)

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from meta_elt import inputs, postgres, report, tenants
+from tap_meta_insights.config import add_months
+
+from meta_elt import postgres, report, tenants
 
 DEMO_DATABASE = "meta_elt_demo"
 DEMO_MONTHS = 13
@@ -130,7 +132,7 @@ def run(root: Path) -> int:
             today = dt.date.today()
             yesterday = today - dt.timedelta(days=1)
             sandbox.admin("clock", {"now": f"{yesterday}T12:00:00Z"})
-            since = inputs.months_before(yesterday, DEMO_MONTHS).replace(day=1)
+            since = add_months(yesterday, -DEMO_MONTHS).replace(day=1)
             print(f"Graph API sandbox: {sandbox.base_url} (clock at {yesterday})")
 
             for tenant in registry.values():

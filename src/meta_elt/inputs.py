@@ -6,8 +6,9 @@ import datetime as dt
 import re
 import uuid
 
-#: Meta keeps insights for 37 months (error #3018 beyond that).
-MAX_HISTORY_MONTHS = 37
+# One definition of Meta's horizon and month arithmetic: the tap's.
+from tap_meta_insights.config import MAX_MONTHS_BACK, earliest_allowed
+
 MAX_CONCURRENCY = 8
 
 _ACCOUNT = re.compile(r"^(?:act_)?([0-9]{1,20})$")
@@ -54,18 +55,6 @@ def date(value: str, name: str) -> dt.date:
         raise BadInput(name, f"{value!r} is not a real date", "use YYYY-MM-DD") from None
 
 
-def months_before(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` calendar months earlier (clamped to the month's end)."""
-    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    month += 1
-    for candidate in range(day.day, 27, -1):
-        try:
-            return dt.date(year, month, candidate)
-        except ValueError:
-            continue
-    return dt.date(year, month, min(day.day, 28))
-
-
 def date_range(since: str, until: str, today: dt.date) -> tuple[dt.date, dt.date]:
     start = date(since, "--since")
     end = date(until, "--until")
@@ -75,11 +64,11 @@ def date_range(since: str, until: str, today: dt.date) -> tuple[dt.date, dt.date
         raise BadInput(
             "--until", f"{until} is in the future (today is {today})", f"use {today} or earlier"
         )
-    floor = months_before(today, MAX_HISTORY_MONTHS)
+    floor = earliest_allowed(today)
     if start < floor:
         raise BadInput(
             "--since",
-            f"{since} is beyond Meta's {MAX_HISTORY_MONTHS}-month limit",
+            f"{since} is beyond Meta's {MAX_MONTHS_BACK}-month limit",
             f"use {floor} or later",
         )
     return start, end
