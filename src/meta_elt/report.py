@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
@@ -16,6 +17,7 @@ from pathlib import Path
 import psycopg
 
 from meta_elt import marts
+from meta_elt.progress import Reporter
 
 LEVELS = ("account", "campaign", "adset", "ad")
 
@@ -57,26 +59,18 @@ def days_present(conn: psycopg.Connection) -> dict[tuple[str, str], set[dt.date]
 
 def print_summary(coverage: Sequence[tuple], reconciliation: Sequence[tuple]) -> bool:
     """Print both tables; True when nothing is missing and every spend total matches."""
+    out = Reporter(sys.stdout)
     headers = ("tenant", "account", "level", "rows", "first date", "last date", "missing days")
-    _print_table(headers, [(t[:8] + "…", *rest) for t, *rest in coverage])
+    out.table(headers, [(t[:8] + "…", *rest) for t, *rest in coverage])
     print()
     recon_rows = [
         (name, account, f"{mart:,.2f}", f"{truth:,.2f}", "ok" if mart == truth else "MISMATCH")
         for name, account, mart, truth in reconciliation
     ]
-    _print_table(("tenant", "account", "spend (marts)", "spend (sandbox truth)", ""), recon_rows)
+    out.table(("tenant", "account", "spend (marts)", "spend (sandbox truth)", ""), recon_rows)
     missing = sum(int(row[6]) for row in coverage)
     mismatched = sum(1 for *_, mart, truth in reconciliation if mart != truth)
     return missing == 0 and mismatched == 0 and bool(coverage)
-
-
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for position, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-        if position == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def _spend_chart(points: list[tuple[dt.date, Decimal]], width: int = 900, height: int = 180) -> str:

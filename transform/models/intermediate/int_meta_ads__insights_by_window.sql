@@ -50,71 +50,18 @@ with_actions as (
     from by_window
     cross join
         lateral (
-            select
-                coalesce(
-                    jsonb_object_agg(unnested.action_type, unnested.action_value)
-                    filter (where unnested.action_value is not null),
-                    '{}'::jsonb
-                ) as actions_by_type,
-                coalesce(
-                    sum(unnested.action_value)
-                    filter (where unnested.action_type = any({{ conversion_types }})),
-                    0
-                ) as conversions
-            from (
-                select
-                    action_items.value ->> 'action_type' as action_type,
-                    cast(
-                        action_items.value ->> case
-                            when by_window.attribution_window = 'default' then 'value'
-                            else by_window.attribution_window
-                        end
-                        as numeric
-                    ) as action_value
-                from
-                    jsonb_array_elements(
-                        case
-                            when jsonb_typeof(by_window.actions) = 'array'
-                                then by_window.actions
-                            else '[]'::jsonb
-                        end
-                    ) as action_items
-                where action_items.value ->> 'action_type' is not null
-            ) as unnested
+            {{ meta_ads_actions_for_window(
+                'by_window.actions', 'actions_by_type', 'conversions', conversion_types
+            ) }}
         ) as action_counts
     cross join
         lateral (
-            select
-                coalesce(
-                    jsonb_object_agg(unnested.action_type, unnested.action_value)
-                    filter (where unnested.action_value is not null),
-                    '{}'::jsonb
-                ) as action_values_by_type,
-                coalesce(
-                    sum(unnested.action_value)
-                    filter (where unnested.action_type = any({{ conversion_types }})),
-                    0
-                ) as conversion_value
-            from (
-                select
-                    action_items.value ->> 'action_type' as action_type,
-                    cast(
-                        action_items.value ->> case
-                            when by_window.attribution_window = 'default' then 'value'
-                            else by_window.attribution_window
-                        end
-                        as numeric
-                    ) as action_value
-                from
-                    jsonb_array_elements(
-                        case
-                            when jsonb_typeof(by_window.action_values) = 'array'
-                                then by_window.action_values
-                            else '[]'::jsonb
-                        end
-                    ) as action_items
-                where action_items.value ->> 'action_type' is not null
-            ) as unnested
+            {{ meta_ads_actions_for_window(
+                'by_window.action_values',
+                'action_values_by_type',
+                'conversion_value',
+                conversion_types
+            ) }}
         ) as action_amounts
 ),
 
