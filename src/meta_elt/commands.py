@@ -128,7 +128,7 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
         runtime.prepare_state_schema(server)
         with server.connect() as conn:
             reporter.info(marts.schema_mode(conn, root).log_line())
-        env = runtime.meltano_env(
+        env = runtime.tap_env(
             server,
             tenant,
             accounts=[request.account],
@@ -223,7 +223,7 @@ def _sync_one(
         return SyncResult(
             tenant, False, 0, 0.0, f"no access token in ${tenant.token_env}; export it"
         )
-    env = runtime.meltano_env(
+    env = runtime.tap_env(
         server,
         tenant,
         accounts=list(tenant.accounts),
@@ -274,7 +274,7 @@ def sync(args, root: Path, reporter: Reporter) -> int:
             )
         build_ok, build_message = True, "ok"
         if any(r.ok for r in results):
-            env = {**runtime.meltano_env(server, chosen[0], accounts=[], start=None, end=None)}
+            env = runtime.meltano_env(server)
             log_path = runtime.log_dir(root) / "sync-dbt.log"
             outcome = meltano_run.run(["run", DBT_BUILD], env=env, cwd=root, log_path=log_path)
             build_ok = outcome.returncode == 0
@@ -305,10 +305,23 @@ def sync(args, root: Path, reporter: Reporter) -> int:
 def verify(args, root: Path, reporter: Reporter) -> int:
     tenant_id = inputs.tenant_id(args.tenant)
     accounts = [inputs.account_id(a) for a in args.account or []]
-    with postgres.provide() as server, server.connect() as conn:
-        if not marts.relation_exists(conn, "meta_insights_coverage"):
-            raise CommandError("the marts are not built yet; run meta-elt backfill (or sync) first")
-        coverage, values = marts.verification(conn, tenant_id, accounts)
+    with postgres.provide() as server:
+        with server.connect() as conn:
+            if not marts.relation_exists(conn, "meta_insights_levels"):
+                raise CommandError(
+                    "the marts are not built yet; run meta-elt backfill (or sync) first"
+                )
+        # Coverage is a table built with the marts: recompute it from the marts as they are now.
+        env = runtime.meltano_env(server)
+        env["MELTANO_SYS_DIR_ROOT"] = str(runtime.isolated_sys_dir(root, f"verify-{tenant_id}"))
+        log_path = runtime.log_dir(root) / f"verify-{tenant_id}.log"
+        outcome = meltano_run.run(
+            ["invoke", "dbt-postgres:coverage"], env=env, cwd=root, log_path=log_path
+        )
+        if outcome.returncode != 0:
+            raise CommandError(f"could not compute coverage: {_failure_line(outcome)}")
+        with server.connect() as conn:
+            coverage, values = marts.verification(conn, tenant_id, accounts)
     if not coverage:
         raise CommandError(
             f"no synced data for tenant {tenant_id}"

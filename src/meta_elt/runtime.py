@@ -24,7 +24,17 @@ def state_id_suffix(kind: str, tenant_id: str, *scope: str) -> str:
     return "-".join([kind, tenant_id, *scope])
 
 
-def meltano_env(
+def meltano_env(server: postgres.Server) -> dict[str, str]:
+    """os.environ + PG* + where Meltano keeps its system database: enough for dbt runs."""
+    env = {**os.environ, **server.libpq_env()}
+    env.setdefault("META_RAW_SCHEMA", "raw_meta")
+    env.setdefault("MELTANO_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if env.get("META_ELT_MELTANO_STATE", "postgres").lower() != "local":
+        env["MELTANO_DATABASE_URI"] = meltano_database_uri(server)
+    return env
+
+
+def tap_env(
     server: postgres.Server,
     tenant: Tenant,
     *,
@@ -33,12 +43,8 @@ def meltano_env(
     end: dt.date | None,
     extra: dict[str, object] | None = None,
 ) -> dict[str, str]:
-    """os.environ + PG* + the tap's settings for one tenant (token from its variable)."""
-    env = {**os.environ, **server.libpq_env()}
-    env.setdefault("META_RAW_SCHEMA", "raw_meta")
-    env.setdefault("MELTANO_SEND_ANONYMOUS_USAGE_STATS", "false")
-    if env.get("META_ELT_MELTANO_STATE", "postgres").lower() != "local":
-        env["MELTANO_DATABASE_URI"] = meltano_database_uri(server)
+    """meltano_env + the tap's settings for one tenant (token from its variable)."""
+    env = meltano_env(server)
     token = tenant.token()
     if token:
         env["TAP_FACEBOOK_ACCESS_TOKEN"] = token

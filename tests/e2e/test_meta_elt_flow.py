@@ -82,6 +82,11 @@ class Stack:
         with self.server.connect() as conn:
             return conn.execute(sql, params).fetchall()
 
+    def query_commit(self, sql: str, *params: object) -> None:
+        with self.server.connect() as conn:
+            conn.execute(sql, params)
+            conn.commit()
+
 
 @pytest.fixture(scope="module")
 def stack(pg_server: postgres.Server, tmp_path_factory) -> Iterator[Stack]:
@@ -320,3 +325,34 @@ def test_no_token_in_logs(stack: Stack):
         text = Path(path).read_text()
         for token in TOKENS.values():
             assert token not in text, path
+
+
+def test_legacy_schema_is_logged_and_the_missing_column_added(stack: Stack):
+    stack.query_commit("alter table analytics.meta_insights_daily drop column link_clicks")
+    account = ACCOUNTS[TENANT_A][0]
+    done = stack.meta_elt(
+        "backfill", "--tenant", TENANT_A, "--account", account,
+        "--since", str(UNTIL - dt.timedelta(days=2)), "--until", str(UNTIL),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'schemaMode: "legacy"' in done.stderr
+    assert "meta_insights_daily: link_clicks" in done.stderr
+    columns = stack.query(
+        "select column_name from information_schema.columns "
+        "where table_schema = 'analytics' and table_name = 'meta_insights_daily'"
+    )
+    assert ("link_clicks",) in columns, "dbt added the column back (on_schema_change)"
+    again = stack.meta_elt("verify", "--tenant", TENANT_A, "--account", account)
+    assert again.returncode == 0, again.stderr
+
+
+def test_verify_fails_when_a_synced_day_is_missing(stack: Stack):
+    account = ACCOUNTS[TENANT_A][0]
+    stack.query_commit(
+        "delete from analytics.meta_insights_levels where ad_account_id = %s and date = %s",
+        account,
+        UNTIL,
+    )
+    done = stack.meta_elt("verify", "--tenant", TENANT_A, "--account", account)
+    assert done.returncode == 1
+    assert "synced day(s) missing from the marts" in done.stderr
