@@ -24,8 +24,12 @@ from tap_meta_insights.config import add_months
 
 from meta_elt import postgres, report, tenants
 
-DEMO_DATABASE = "meta_elt_demo"
-DEMO_MONTHS = 13
+#: The demo's own database (never PGDATABASE: a demo must not write into real data). Each run
+#: resets the schemas the demo creates in it, so every demo starts from scratch.
+DEMO_DATABASE = os.environ.get("META_ELT_DEMO_DATABASE", "meta_elt_demo")
+DEMO_SCHEMAS = ("raw_meta", "analytics", "analytics_staging", "meltano")
+DEMO_MONTHS = int(os.environ.get("META_ELT_DEMO_MONTHS", "13"))
+DEMO_WORLD = "orchestrate/demo/world.yml"
 #: The sandbox's job latency is scaled down so the demo takes minutes, not hours; the tap polls
 #: job status as much faster (5 s against Meta).
 DEMO_TIME_SCALE = "0.05"
@@ -113,18 +117,25 @@ def _truth_spend(sandbox: Sandbox, account: str, since: dt.date, until: dt.date)
     return sum((Decimal(str(r.get("spend", "0"))) for r in rows), Decimal("0"))
 
 
+def _reset(server: postgres.Server) -> None:
+    with server.connect(autocommit=True) as conn:
+        for schema in DEMO_SCHEMAS:
+            conn.execute(f"drop schema if exists {schema} cascade")
+
+
 def run(root: Path) -> int:
-    os.environ.setdefault("PGDATABASE", DEMO_DATABASE)
     registry = tenants.load(tenants.registry_path(root))
     timings = Timings()
     started = time.monotonic()
-    with postgres.provide() as server:
+    with postgres.provide(DEMO_DATABASE) as server:
+        _reset(server)
         os.environ.update(server.libpq_env())  # every child uses this server
         print(f"PostgreSQL: {server.describe()}")
-        sandbox = Sandbox(root, root / "orchestrate" / "demo" / "world.yml")
+        world = Path(os.environ.get("META_ELT_DEMO_WORLD") or root / DEMO_WORLD)
+        sandbox = Sandbox(root, world)
         try:
-            world = sandbox.admin("world")
-            tokens = {a: t["token"] for t in world["tokens"] for a in t["accounts"]}
+            described = sandbox.admin("world")
+            tokens = {a: t["token"] for t in described["tokens"] for a in t["accounts"]}
             for tenant in registry.values():
                 os.environ[tenant.token_env] = tokens[tenant.accounts[0]]
             os.environ["TAP_FACEBOOK_API_URL"] = sandbox.base_url
