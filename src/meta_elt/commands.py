@@ -128,8 +128,17 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
         runtime.prepare_state_schema(server)
         with server.connect() as conn:
             reporter.info(marts.schema_mode(conn, root).log_line())
+        suffix = runtime.state_id_suffix(
+            "backfill",
+            tenant.id,
+            request.account,
+            request.since.isoformat(),
+            request.until.isoformat(),
+        )
         env = runtime.tap_env(
             server,
+            root,
+            suffix,
             tenant,
             accounts=[request.account],
             start=request.since,
@@ -140,15 +149,7 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
                 "lookback_days": 0,
             },
         )
-        suffix = runtime.state_id_suffix(
-            "backfill",
-            tenant.id,
-            request.account,
-            request.since.isoformat(),
-            request.until.isoformat(),
-        )
-        workdir = runtime.isolated_sys_dir(root, suffix)
-        env["MELTANO_SYS_DIR_ROOT"] = str(workdir)
+        workdir = Path(env["MELTANO_SYS_DIR_ROOT"])
         lock = _RunLock(workdir)
         if lock.holder_alive():
             raise CommandError(
@@ -184,7 +185,7 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
             [(a, lvl, f"{n:,}", str(f), str(la)) for a, lvl, n, f, la in rows],
         )
         reporter.info(
-            f"backfill done in {meltano_run._clock(outcome.progress.elapsed())}: "
+            f"backfill done in {meltano_run.clock(outcome.progress.elapsed())}: "
             f"{outcome.progress.rows:,} rows extracted in {outcome.progress.windows_done} windows"
         )
     return 0
@@ -223,16 +224,17 @@ def _sync_one(
         return SyncResult(
             tenant, False, 0, 0.0, f"no access token in ${tenant.token_env}; export it"
         )
+    suffix = runtime.state_id_suffix("sync", tenant.id)
     env = runtime.tap_env(
         server,
+        root,
+        suffix,
         tenant,
         accounts=list(tenant.accounts),
         start=None,
         end=None,
         extra={"lookback_days": lookback},
     )
-    suffix = runtime.state_id_suffix("sync", tenant.id)
-    env["MELTANO_SYS_DIR_ROOT"] = str(runtime.isolated_sys_dir(root, suffix))
     env["TAP_FACEBOOK_START_DATE"] = _sync_start(root, env, suffix, tenant, lookback).isoformat()
     log_path = runtime.log_dir(root) / f"sync-{tenant.id}.log"
     reporter.info(f"sync {tenant.id} ({tenant.name}): {', '.join(tenant.accounts)}")
@@ -274,7 +276,7 @@ def sync(args, root: Path, reporter: Reporter) -> int:
             )
         build_ok, build_message = True, "ok"
         if any(r.ok for r in results):
-            env = runtime.meltano_env(server)
+            env = runtime.meltano_env(server, root, "sync-dbt")
             log_path = runtime.log_dir(root) / "sync-dbt.log"
             outcome = meltano_run.run(["run", DBT_BUILD], env=env, cwd=root, log_path=log_path)
             build_ok = outcome.returncode == 0
@@ -312,8 +314,7 @@ def verify(args, root: Path, reporter: Reporter) -> int:
                     "the marts are not built yet; run meta-elt backfill (or sync) first"
                 )
         # Coverage is a table built with the marts: recompute it from the marts as they are now.
-        env = runtime.meltano_env(server)
-        env["MELTANO_SYS_DIR_ROOT"] = str(runtime.isolated_sys_dir(root, f"verify-{tenant_id}"))
+        env = runtime.meltano_env(server, root, f"verify-{tenant_id}")
         log_path = runtime.log_dir(root) / f"verify-{tenant_id}.log"
         outcome = meltano_run.run(
             ["invoke", "dbt-postgres:coverage"], env=env, cwd=root, log_path=log_path

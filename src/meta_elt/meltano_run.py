@@ -79,14 +79,14 @@ class Progress:
     def line(self) -> str:
         total = f"/{self.windows_total}" if self.windows_total else ""
         eta = self.eta_seconds()
-        eta_text = f", ETA {_clock(eta)}" if eta is not None else ""
+        eta_text = f", ETA {clock(eta)}" if eta is not None else ""
         return (
             f"windows {self.windows_done}{total}, rows {self.rows:,}, "
-            f"elapsed {_clock(self.elapsed())}{eta_text}"
+            f"elapsed {clock(self.elapsed())}{eta_text}"
         )
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 

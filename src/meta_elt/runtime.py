@@ -24,9 +24,11 @@ def state_id_suffix(kind: str, tenant_id: str, *scope: str) -> str:
     return "-".join([kind, tenant_id, *scope])
 
 
-def meltano_env(server: postgres.Server) -> dict[str, str]:
-    """os.environ + PG* + where Meltano keeps its system database: enough for dbt runs."""
+def meltano_env(server: postgres.Server, root: Path, run_name: str) -> dict[str, str]:
+    """os.environ + PG* + where Meltano keeps its system database, and this run's own Meltano
+    system dir (see isolated_sys_dir): enough for dbt runs."""
     env = {**os.environ, **server.libpq_env()}
+    env["MELTANO_SYS_DIR_ROOT"] = str(isolated_sys_dir(root, run_name))
     env.setdefault("META_RAW_SCHEMA", "raw_meta")
     env.setdefault("MELTANO_SEND_ANONYMOUS_USAGE_STATS", "false")
     if env.get("META_ELT_MELTANO_STATE", "postgres").lower() != "local":
@@ -36,6 +38,8 @@ def meltano_env(server: postgres.Server) -> dict[str, str]:
 
 def tap_env(
     server: postgres.Server,
+    root: Path,
+    run_name: str,
     tenant: Tenant,
     *,
     accounts: list[str],
@@ -44,7 +48,7 @@ def tap_env(
     extra: dict[str, object] | None = None,
 ) -> dict[str, str]:
     """meltano_env + the tap's settings for one tenant (token from its variable)."""
-    env = meltano_env(server)
+    env = meltano_env(server, root, run_name)
     token = tenant.token()
     if token:
         env["TAP_FACEBOOK_ACCESS_TOKEN"] = token
