@@ -33,7 +33,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         (["--since", "2025-02-30"], "--since"),
         (["--until", "yesterday"], "--until"),
         (["--since", "2025-06-02", "--until", "2025-06-01"], "--since"),
-        (["--until", (TODAY + dt.timedelta(days=1)).isoformat()], "--until"),
+        (["--until", (TODAY + dt.timedelta(days=3)).isoformat()], "--until"),  # margin: midnight
         (["--since", (TODAY - dt.timedelta(days=38 * 31)).isoformat()], "--since"),
         (["--chunk-size", "0"], "--chunk-size"),
         (["--chunk-size", "two"], "--chunk-size"),
