@@ -10,7 +10,8 @@ export DO_NOT_TRACK := 1
 export META_RAW_SCHEMA ?= raw_meta
 TEST_DATABASE ?= meta_elt_test
 PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml transform/*.meltano.yml \
-	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml
+	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml \
+	load/target-postgres-window-state/pyproject.toml
 
 .PHONY: help install test check lint sql-lint dbt-build pytest demo clean
 
@@ -43,10 +44,12 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Load the Singer fixture through Meltano's target-postgres, then build and test the dbt project on
-# it, with the fixture's breakdown report too; `dbt docs generate` must work.
+# Migrate the test database (an older one gets today's raw keys, as a user's would), load the Singer
+# fixture through Meltano's target-postgres, then build and test the dbt project on it, with the
+# fixture's breakdown report too; `dbt docs generate` must work.
 FIXTURE_REPORTS := {meta_insights_reports: [ad, adset, campaign, campaign_age_gender]}
 dbt-build:
+	$(BIN)/meta-elt migrate
 	$(MELTANO) invoke target-postgres < tests/fixtures/raw_meta.singer.jsonl
 	$(MELTANO) invoke dbt-postgres:build --full-refresh --vars '$(FIXTURE_REPORTS)'
 	$(MELTANO) invoke dbt-postgres:docs-generate --vars '$(FIXTURE_REPORTS)' > /dev/null

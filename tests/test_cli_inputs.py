@@ -97,14 +97,14 @@ def test_registry_errors_name_the_file_and_entry(tmp_path):
     path = tmp_path / "tenants.yml"
     path.write_text("tenants:\n- id: 6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21\n  token_env: lower\n")
     with pytest.raises(tenants.RegistryError, match=r"tenant #1: token_env 'lower'"):
-        tenants.load(path)
+        tenants.load(path, ROOT)
     path.write_text(
         "tenants:\n- id: 6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21\n  token_env: T\n  accounts: [x1]\n"
     )
     with pytest.raises(tenants.RegistryError, match=r"accounts: 'x1' is not a Meta ad account"):
-        tenants.load(path)
+        tenants.load(path, ROOT)
 
 
 def test_the_shipped_registry_is_valid():
-    registry = tenants.load(ROOT / "orchestrate" / "tenants.yml")
+    registry = tenants.load(ROOT / "orchestrate" / "tenants.yml", ROOT)
     assert all(t.accounts for t in registry.values())

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from meta_elt import commands, demo, inputs, postgres, tenants
+import psycopg
+
+from meta_elt import commands, demo, inputs, locks, postgres, tenants
 from meta_elt.progress import Reporter
 
 
@@ -47,8 +49,14 @@ def _operator(command):
         except tenants.RegistryError as exc:
             reporter.error(str(exc))
             return 2
-        except (commands.CommandError, postgres.PostgresUnavailable) as exc:
+        except (commands.CommandError, postgres.PostgresUnavailable, locks.LockBusy) as exc:
             reporter.error(str(exc))
+            return 1
+        except psycopg.Error as exc:
+            reporter.error(
+                f"PostgreSQL refused: {postgres.one_line(exc)}; check that PGUSER may create "
+                "schemas and tables in PGDATABASE (or run as the database's owner)"
+            )
             return 1
 
     return run
@@ -95,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument(
         "--resume", action="store_true", help="continue this backfill from its own state"
     )
+    bp.add_argument(
+        "--force",
+        action="store_true",
+        help="end a stuck run of the same range that still holds its lock (a dead one never "
+        "needs this: its lock goes with it)",
+    )
     bp.set_defaults(func=_operator(_backfill))
 
     sp = sub.add_parser(
@@ -125,6 +139,32 @@ def build_parser() -> argparse.ArgumentParser:
     vp.add_argument("--tenant", required=True, help="tenant id (UUID)")
     vp.add_argument("--account", action="append", help="limit to these accounts (repeatable)")
     vp.set_defaults(func=_operator(commands.verify))
+
+    mp = sub.add_parser(
+        "migrate",
+        help="bring the database up to this version (every run does this first)",
+        description=(
+            "Migrate Meltano's system database (once, under a lock) and the raw tables' keys "
+            "(tenant_id added to the primary key of tables created by older versions; nothing "
+            "lost), and log the marts' schema mode. For plain `meltano run` use after an upgrade."
+        ),
+    )
+    mp.set_defaults(func=_operator(commands.migrate))
+
+    tp = sub.add_parser(
+        "tenants",
+        help="check the tenants registry against Meta: which accounts each token can read",
+        description=(
+            "`tenants check`: validate the registry, then per tenant and account read the account "
+            "with the tenant's token (one Graph API call each) and print whether it is readable; "
+            "accounts listed under several tenants are shown (information, not an error). "
+            "Exit 1 when a token cannot read one of its tenant's accounts."
+        ),
+    )
+    tsub = tp.add_subparsers(dest="tenants_command", required=True, metavar="ACTION")
+    cp = tsub.add_parser("check", help="which listed accounts each tenant's token can read")
+    cp.add_argument("--tenant", action="append", help="limit to these tenants (repeatable)")
+    cp.set_defaults(func=_operator(commands.tenants_check))
 
     dp = sub.add_parser(
         "demo",

@@ -1,24 +1,42 @@
-"""The operator commands: backfill, sync and verify (argument parsing lives in cli.py)."""
+"""The operator commands: backfill, sync, verify and tenants check (arguments: cli.py).
+
+Every command checks its inputs first (exit 2, one line), then what it needs from outside (the
+tenant's token, the Graph API answering and the account readable: one line within seconds), and
+only then touches the database.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from meta_elt import inputs, marts, meltano_run, postgres, runtime, tenants
+from meta_elt import (
+    access,
+    inputs,
+    locks,
+    marts,
+    meltano_run,
+    postgres,
+    runtime,
+    secrets,
+    sync_plan,
+    tenants,
+)
 from meta_elt.progress import Reporter
+from meta_elt.runs import (
+    DBT_COVERAGE,
+    EL,
+    CommandError,
+    build_marts,
+    failure_line,
+    prepare,
+    run_dbt,
+)
 
-EL = ["tap-facebook", "target-postgres"]
-DBT_BUILD = "dbt-postgres:build_meta"
-
-
-class CommandError(RuntimeError):
-    """A failure the operator can act on; ``str()`` is one line."""
+__all__ = ["CommandError", "backfill", "migrate", "sync", "tenants_check", "verify"]
 
 
 def _today() -> dt.date:
@@ -36,58 +54,20 @@ def _tenant(registry: dict[str, tenants.Tenant], tenant_id: str) -> tenants.Tena
     return tenant
 
 
+def _for_tenant(message: str, tenant: tenants.Tenant) -> str:
+    """The tap's hints name its own setting; meta-elt's operator sets the tenant's variable."""
+    return message.replace(
+        "the access_token setting (TAP_FACEBOOK_ACCESS_TOKEN)",
+        f"${tenant.token_env} (tenant {tenant.name})",
+    )
+
+
 def _require_token(tenant: tenants.Tenant) -> None:
     if not tenant.token():
         raise CommandError(
             f"tenant {tenant.id} ({tenant.name}): no access token in ${tenant.token_env}; "
             f"export {tenant.token_env}=<Meta access token> (see .env.example)"
         )
-
-
-#: Markers of the line that explains a failed run, most telling first.
-_FAILURE_MARKERS = ("already running", "failure in test", "error:", "exception", "error", "failed")
-_TAP_ERROR_AFTER = "An unhandled error occurred while syncing"
-
-
-def _failure_line(outcome: meltano_run.RunOutcome) -> str:
-    """The most telling line of a failed run: the tap's one-line error (it follows the SDK's
-    "unhandled error" line), else Meltano's or dbt's own."""
-    lines = [meltano_run.strip_ansi(line).strip() for line in outcome.tail]
-    for before, line in itertools.pairwise(lines):
-        if before.startswith(_TAP_ERROR_AFTER) and line:
-            return line
-    for marker in _FAILURE_MARKERS:
-        for line in reversed(lines):
-            if marker in line.lower() and len(line) < 600:
-                return line
-    return f"meltano exited with {outcome.returncode}"
-
-
-class _RunLock:
-    """One run per state id on this machine; a dead holder (killed run) is taken over."""
-
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / "meta-elt.pid"
-
-    def holder_alive(self) -> bool:
-        try:
-            pid = int(self.path.read_text())
-        except (FileNotFoundError, ValueError):
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return pid != os.getpid()
-
-    def __enter__(self) -> _RunLock:
-        self.path.write_text(str(os.getpid()))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -99,6 +79,7 @@ class BackfillRequest:
     chunk_months: int
     concurrency: int
     resume: bool
+    force: bool
 
 
 def parse_backfill(args) -> BackfillRequest:
@@ -110,11 +91,22 @@ def parse_backfill(args) -> BackfillRequest:
     concurrency = inputs.positive_int(
         args.concurrency, "--concurrency", maximum=inputs.MAX_CONCURRENCY
     )
-    return BackfillRequest(tenant_id, account, since, until, chunk, concurrency, args.resume)
+    return BackfillRequest(
+        tenant_id, account, since, until, chunk, concurrency, args.resume, args.force
+    )
+
+
+def _preflight(root: Path, tenant: tenants.Tenant, accounts: list[str]) -> list[access.Access]:
+    """Each account read once with the tenant's token, before anything is created: the API
+    unreachable is one line within seconds (not minutes of retries)."""
+    try:
+        return access.check_accounts(tenant, accounts, access.api_base(root))
+    except access.ApiUnreachable as exc:
+        raise CommandError(str(exc)) from None
 
 
 def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
-    registry = tenants.load(tenants.registry_path(root))
+    registry = tenants.load(tenants.registry_path(root), root)
     tenant = _tenant(registry, request.tenant_id)
     if request.account not in tenant.accounts:
         raise inputs.BadInput(
@@ -123,61 +115,44 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
             "add it to the tenant's accounts in the tenants registry",
         )
     _require_token(tenant)
+    denied = [a for a in _preflight(root, tenant, [request.account]) if not a.readable]
+    if denied:
+        raise CommandError(
+            f"tenant {tenant.id}: its token (${tenant.token_env}) cannot read "
+            f"{request.account}: {denied[0].detail}"
+        )
+    token_variables = tenants.token_variables(registry)
+    suffix = runtime.state_id_suffix(
+        "backfill",
+        tenant.id,
+        request.account,
+        request.since.isoformat(),
+        request.until.isoformat(),
+    )
+    purpose = f"backfill {request.account} {request.since}..{request.until}"
+    log_path = runtime.log_dir(root) / f"{suffix}.log"
     with postgres.provide() as server:
         reporter.info(f"PostgreSQL {server.describe()}")
-        runtime.prepare_state_schema(server)
-        with server.connect() as conn:
-            reporter.info(marts.schema_mode(conn, root).log_line())
-        suffix = runtime.state_id_suffix(
-            "backfill",
-            tenant.id,
-            request.account,
-            request.since.isoformat(),
-            request.until.isoformat(),
-        )
-        env = runtime.tap_env(
-            server,
-            root,
-            suffix,
-            tenant,
-            accounts=[request.account],
-            start=request.since,
-            end=request.until,
-            extra={
-                "chunk_months": request.chunk_months,
-                "max_concurrent_jobs": request.concurrency,
-                "lookback_days": 0,
-            },
-        )
-        workdir = Path(env["MELTANO_SYS_DIR_ROOT"])
-        lock = _RunLock(workdir)
-        if lock.holder_alive():
-            raise CommandError(
-                f"a backfill of {request.account} for tenant {tenant.id} is already running "
-                f"(pid in {lock.path}); wait for it or stop it first"
-            )
-        # --force: no other run of this state id is alive (checked above), so a run record left
-        # "running" by a killed backfill must not block its resumption.
-        args = ["run", "--force", "--state-id-suffix", suffix]
-        if not request.resume:
-            args.append("--full-refresh")
-        reporter.info(
-            f"backfill {tenant.id} {request.account} {request.since}..{request.until} "
-            f"(chunk {request.chunk_months} month(s), {request.concurrency} jobs in flight"
-            f"{', resuming' if request.resume else ''})"
-        )
-        log_path = runtime.log_dir(root) / f"{suffix}.log"
-        with lock:
-            outcome = meltano_run.run(
-                [*args, *EL, DBT_BUILD],
-                env=env,
-                cwd=root,
-                log_path=log_path,
-                on_progress=reporter.progress,
-            )
+        # The same range: refused (naming the holder). Another range of the account: waits.
+        with locks.hold(server, [f"state:{suffix}"], purpose, force=request.force):
+            prepare(server, root, token_variables, reporter)
+            with (
+                locks.hold(
+                    server, [f"extract:{tenant.id}:{request.account}"], purpose, wait=reporter.info
+                ),
+                secrets.TokenBroker(tenant.token() or "") as broker,
+            ):
+                outcome = _backfill_run(
+                    request, tenant, server, root, suffix, token_variables, broker, reporter
+                )
         reporter.done()
         if outcome.returncode != 0:
-            raise CommandError(f"backfill failed: {_failure_line(outcome)} (log: {log_path})")
+            raise CommandError(
+                f"backfill failed: {_for_tenant(failure_line(outcome), tenant)} (log: {log_path})"
+            )
+        built, message = build_marts(server, root, token_variables, reporter, suffix)
+        if not built:
+            raise CommandError(f"backfill loaded, but the dbt build failed: {message}")
         with server.connect() as conn:
             rows = marts.level_summary(conn, tenant.id, [request.account])
         reporter.table(
@@ -191,6 +166,52 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
     return 0
 
 
+def _backfill_run(
+    request: BackfillRequest,
+    tenant: tenants.Tenant,
+    server: postgres.Server,
+    root: Path,
+    suffix: str,
+    token_variables: set[str],
+    broker: secrets.TokenBroker,
+    reporter: Reporter,
+) -> meltano_run.RunOutcome:
+    """The backfill's extract and load (its locks are held by the caller)."""
+    env = runtime.tap_env(
+        server,
+        root,
+        suffix,
+        tenant,
+        token_variables=token_variables,
+        token_file=broker.path,
+        accounts=[request.account],
+        start=request.since,
+        end=request.until,
+        extra={
+            "chunk_months": request.chunk_months,
+            "max_concurrent_jobs": request.concurrency,
+            "lookback_days": 0,
+        },
+    )
+    # --force: the state lock proves no other run of this state id is alive, so a run record
+    # left "running" by a killed backfill must not block its resumption.
+    args = ["run", "--force", "--state-id-suffix", suffix]
+    if not request.resume:
+        args.append("--full-refresh")
+    reporter.info(
+        f"backfill {tenant.id} {request.account} {request.since}..{request.until} "
+        f"(chunk {request.chunk_months} month(s), {request.concurrency} jobs in flight"
+        f"{', resuming' if request.resume else ''})"
+    )
+    return meltano_run.run(
+        [*args, *EL],
+        env=env,
+        cwd=root,
+        log_path=runtime.log_dir(root) / f"{suffix}.log",
+        on_progress=reporter.progress,
+    )
+
+
 @dataclass(frozen=True)
 class SyncResult:
     tenant: tenants.Tenant
@@ -200,52 +221,65 @@ class SyncResult:
     message: str
 
 
-def _sync_start(
-    root: Path, env: dict[str, str], suffix: str, tenant: tenants.Tenant, lookback: int
-) -> dt.date:
-    """Without a bookmark of its own, the first daily sync reaches back `lookback` days only;
-    with one, the tap resumes from the bookmark (minus lookback) and start_date is the floor."""
-    state = meltano_run.state_of(root, env, suffix)
-    floor = inputs.earliest_allowed(_today())
-    if state:
-        return max(tenant.start_date or floor, floor)
-    return _today() - dt.timedelta(days=lookback)
-
-
 def _sync_one(
     tenant: tenants.Tenant,
+    readable: list[str],
+    token_variables: set[str],
     server: postgres.Server,
     root: Path,
     lookback: int,
     reporter: Reporter,
 ) -> SyncResult:
+    """One tenant's incremental extract of its readable accounts."""
     started = time.monotonic()
-    if not tenant.token():
-        return SyncResult(
-            tenant, False, 0, 0.0, f"no access token in ${tenant.token_env}; export it"
-        )
     suffix = runtime.state_id_suffix("sync", tenant.id)
-    env = runtime.tap_env(
-        server,
-        root,
-        suffix,
-        tenant,
-        accounts=list(tenant.accounts),
-        start=None,
-        end=None,
-        extra={"lookback_days": lookback},
-    )
-    env["TAP_FACEBOOK_START_DATE"] = _sync_start(root, env, suffix, tenant, lookback).isoformat()
+    purpose = f"sync {tenant.name}"
     log_path = runtime.log_dir(root) / f"sync-{tenant.id}.log"
-    reporter.info(f"sync {tenant.id} ({tenant.name}): {', '.join(tenant.accounts)}")
-    outcome = meltano_run.run(
-        ["run", "--state-id-suffix", suffix, *EL], env=env, cwd=root, log_path=log_path
-    )
+    try:
+        with (
+            locks.hold(server, [f"state:{suffix}"], purpose),
+            locks.hold(
+                server,
+                [f"extract:{tenant.id}:{account}" for account in readable],
+                purpose,
+                wait=reporter.info,
+            ),
+            secrets.TokenBroker(tenant.token() or "") as broker,
+        ):
+            env = runtime.tap_env(
+                server,
+                root,
+                suffix,
+                tenant,
+                token_variables=token_variables,
+                token_file=broker.path,
+                accounts=readable,
+                start=None,
+                end=None,
+                extra={"lookback_days": lookback},
+            )
+            start = sync_plan.start_date(
+                sync_plan.state_of(root, env, suffix),
+                readable,
+                today=_today(),
+                lookback_days=lookback,
+                floor=max(tenant.start_date or dt.date.min, inputs.earliest_allowed(_today())),
+            )
+            env["TAP_FACEBOOK_START_DATE"] = start.isoformat()
+            reporter.info(f"sync {tenant.id} ({tenant.name}): {', '.join(readable)} from {start}")
+            # --force: the state lock proves no other sync of this tenant is alive, so a run
+            # record left "running" by a killed sync must not block this one.
+            outcome = meltano_run.run(
+                ["run", "--force", "--state-id-suffix", suffix, *EL],
+                env=env,
+                cwd=root,
+                log_path=log_path,
+            )
+    except locks.LockBusy as exc:
+        return SyncResult(tenant, False, 0, time.monotonic() - started, str(exc))
     seconds = time.monotonic() - started
     if outcome.returncode != 0:
-        message = _failure_line(outcome)
-        if "access token" in message.lower():
-            message += f" [this tenant's token is read from ${tenant.token_env}]"
+        message = _for_tenant(failure_line(outcome), tenant)
         return SyncResult(tenant, False, outcome.progress.rows, seconds, message)
     return SyncResult(tenant, True, outcome.progress.rows, seconds, "ok")
 
@@ -263,25 +297,47 @@ def parse_sync(args, registry: dict[str, tenants.Tenant]) -> tuple[list[tenants.
 
 
 def sync(args, root: Path, reporter: Reporter) -> int:
-    registry = tenants.load(tenants.registry_path(root))
+    """Each tenant's readable accounts extracted (in parallel if asked), then one dbt build.
+
+    A tenant without a token, or an account its token cannot read, fails alone: the tenant's
+    other accounts and the other tenants go on, and the summary names each failure."""
+    registry = tenants.load(tenants.registry_path(root), root)
     chosen, lookback, parallel = parse_sync(args, registry)
+    token_variables = tenants.token_variables(registry)
+    readable: dict[str, list[str]] = {}
+    failures: list[SyncResult] = []
+    for tenant in chosen:
+        if not tenant.token():
+            failures.append(
+                SyncResult(tenant, False, 0, 0.0, f"no access token in ${tenant.token_env}")
+            )
+            continue
+        checked = _preflight(root, tenant, list(tenant.accounts))
+        readable[tenant.id] = [a.account for a in checked if a.readable]
+        failures.extend(
+            SyncResult(tenant, False, 0, 0.0, f"{a.account}: unreadable with its token: {a.detail}")
+            for a in checked
+            if not a.readable
+        )
+    runnable = [t for t in chosen if readable.get(t.id)]
     with postgres.provide() as server:
         reporter.info(f"PostgreSQL {server.describe()}")
-        runtime.prepare_state_schema(server)
-        with server.connect() as conn:
-            reporter.info(marts.schema_mode(conn, root).log_line())
+        prepare(server, root, token_variables, reporter)
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            results = list(
-                pool.map(lambda t: _sync_one(t, server, root, lookback, reporter), chosen)
+            extracted = list(
+                pool.map(
+                    lambda t: _sync_one(
+                        t, readable[t.id], token_variables, server, root, lookback, reporter
+                    ),
+                    runnable,
+                )
             )
         build_ok, build_message = True, "ok"
-        if any(r.ok for r in results):
-            env = runtime.meltano_env(server, root, "sync-dbt")
-            log_path = runtime.log_dir(root) / "sync-dbt.log"
-            outcome = meltano_run.run(["run", DBT_BUILD], env=env, cwd=root, log_path=log_path)
-            build_ok = outcome.returncode == 0
-            if not build_ok:
-                build_message = f"{_failure_line(outcome)} (log: {log_path})"
+        if any(r.ok for r in extracted):
+            build_ok, build_message = build_marts(
+                server, root, token_variables, reporter, f"sync-{server.database}"
+            )
+    results = extracted + failures
     reporter.table(
         ["tenant", "name", "status", "rows", "seconds", "message"],
         [
@@ -300,13 +356,28 @@ def sync(args, root: Path, reporter: Reporter) -> int:
         reporter.error(f"dbt build failed: {build_message}")
     failed = [r for r in results if not r.ok]
     if failed:
-        reporter.error(f"{len(failed)} of {len(results)} tenant(s) failed")
+        reporter.error(
+            f"{len(failed)} failure(s) in {len(chosen)} tenant(s): "
+            + "; ".join(f"{r.tenant.name}: {r.message}" for r in failed)
+        )
     return 1 if failed or not build_ok else 0
+
+
+def migrate(args, root: Path, reporter: Reporter) -> int:
+    """Bring the database up to this version (what every run does first), and nothing else:
+    Meltano's system database, the raw tables' keys, the marts' schema mode logged."""
+    registry = tenants.load(tenants.registry_path(root), root)
+    with postgres.provide() as server:
+        reporter.info(f"PostgreSQL {server.describe()}")
+        prepare(server, root, tenants.token_variables(registry), reporter)
+    reporter.info("the database is up to date")
+    return 0
 
 
 def verify(args, root: Path, reporter: Reporter) -> int:
     tenant_id = inputs.tenant_id(args.tenant)
     accounts = [inputs.account_id(a) for a in args.account or []]
+    token_variables = tenants.token_variables(tenants.load(tenants.registry_path(root), root))
     with postgres.provide() as server:
         with server.connect() as conn:
             if not marts.relation_exists(conn, "meta_insights_levels"):
@@ -314,13 +385,11 @@ def verify(args, root: Path, reporter: Reporter) -> int:
                     "the marts are not built yet; run meta-elt backfill (or sync) first"
                 )
         # Coverage is a table built with the marts: recompute it from the marts as they are now.
-        env = runtime.meltano_env(server, root, f"verify-{tenant_id}")
-        log_path = runtime.log_dir(root) / f"verify-{tenant_id}.log"
-        outcome = meltano_run.run(
-            ["invoke", "dbt-postgres:coverage"], env=env, cwd=root, log_path=log_path
+        ok, message = run_dbt(
+            server, root, token_variables, reporter, DBT_COVERAGE, f"verify-{tenant_id}"
         )
-        if outcome.returncode != 0:
-            raise CommandError(f"could not compute coverage: {_failure_line(outcome)}")
+        if not ok:
+            raise CommandError(f"could not compute coverage: {message}")
         with server.connect() as conn:
             coverage, values = marts.verification(conn, tenant_id, accounts)
     if not coverage:
@@ -342,4 +411,41 @@ def verify(args, root: Path, reporter: Reporter) -> int:
         reporter.error(f"{missing} synced day(s) missing from the marts")
         return 1
     reporter.info("every synced day is present at every level")
+    return 0
+
+
+def tenants_check(args, root: Path, reporter: Reporter) -> int:
+    """Per tenant and account: can the tenant's token read it; which accounts are shared."""
+    registry = tenants.load(tenants.registry_path(root), root)
+    chosen = [_tenant(registry, inputs.tenant_id(t)) for t in args.tenant or []] or list(
+        registry.values()
+    )
+    shared = tenants.shared_accounts(registry)
+    try:
+        results = access.check(chosen, access.api_base(root))
+    except access.ApiUnreachable as exc:
+        raise CommandError(str(exc)) from None
+    rows = []
+    for result in results:
+        others = [t.id for t in shared.get(result.account, []) if t.id != result.tenant.id]
+        rows.append(
+            (
+                result.tenant.id,
+                result.tenant.name,
+                result.account,
+                "readable" if result.readable else "NOT READABLE",
+                result.detail,
+                ("also under " + ", ".join(others)) if others else "",
+            )
+        )
+    reporter.table(["tenant", "name", "account", "access", "detail", "shared"], rows)
+    unreadable = [r for r in results if not r.readable]
+    if unreadable:
+        reporter.error(
+            f"{len(unreadable)} account(s) cannot be read with their tenant's token: "
+            + ", ".join(f"{r.account} ({r.tenant.token_env})" for r in unreadable)
+            + "; grant the token ads_read on them or remove them from the registry"
+        )
+        return 1
+    reporter.info(f"every listed account is readable ({len(results)} checked)")
     return 0

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tap_meta_insights.config import add_months
 
-from meta_elt import postgres, report, tenants
+from meta_elt import postgres, report, secrets, tenants
 
 #: The demo's own database (never PGDATABASE: a demo must not write into real data). Each run
 #: resets the schemas the demo creates in it, so every demo starts from scratch.
@@ -104,9 +104,14 @@ def _meta_elt(root: Path, *args: str) -> None:
         raise SystemExit(f"meta-elt demo: `meta-elt {args[0]}` failed (exit {done.returncode})")
 
 
-def _meltano(root: Path, *args: str) -> None:
+def _meltano(root: Path, token_variables: set[str], *args: str) -> None:
     print("$ meltano " + " ".join(args), flush=True)
-    done = subprocess.run([str(root / ".venv" / "bin" / "meltano"), *args], cwd=root, check=False)
+    done = subprocess.run(
+        [str(root / ".venv" / "bin" / "meltano"), *args],
+        cwd=root,
+        env=secrets.scrubbed_env(os.environ, token_variables),  # dbt needs no token
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"meta-elt demo: `meltano {' '.join(args)}` failed")
 
@@ -124,7 +129,7 @@ def _reset(server: postgres.Server) -> None:
 
 
 def run(root: Path) -> int:
-    registry = tenants.load(tenants.registry_path(root))
+    registry = tenants.load(tenants.registry_path(root), root)
     timings = Timings()
     started = time.monotonic()
     with postgres.provide(DEMO_DATABASE) as server:
@@ -158,7 +163,7 @@ def run(root: Path) -> int:
             with timings.step("daily sync, all tenants (sandbox clock +1 day)"):
                 _meta_elt(root, "sync", "--all", "--parallel", "2")
             with timings.step("dbt test"):
-                _meltano(root, "invoke", "dbt-postgres:test")
+                _meltano(root, tenants.token_variables(registry), "invoke", "dbt-postgres:test")
 
             with server.connect() as conn:
                 rows = report.coverage_rows(conn)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meta_elt import children
+
 _WINDOW_DONE = re.compile(
     r"Window done: insights_(?P<report>\S+) (?P<account>\S+) "
     r"(?P<date_start>\d{4}-\d{2}-\d{2})\.\.(?P<date_stop>\d{4}-\d{2}-\d{2}): "
@@ -134,8 +136,9 @@ def run(
     progress = Progress()
     tail: deque[str] = deque(maxlen=40)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as log_file:
-        proc = subprocess.Popen(
+    with (
+        log_path.open("w", encoding="utf-8") as log_file,
+        children.guarded(
             [str(meltano), "--log-format=json", *meltano_args],
             cwd=cwd,
             env=env,
@@ -144,7 +147,9 @@ def run(
             text=True,
             encoding="utf-8",
             errors="replace",
-        )
+            umask=0o077,  # whatever Meltano and its plugins write is private to this user
+        ) as proc,
+    ):
         assert proc.stdout is not None
         for raw in proc.stdout:
             message = redact(_message(raw))
@@ -158,26 +163,3 @@ def run(
                     on_progress(progress)
         returncode = proc.wait()
     return RunOutcome(returncode, progress, list(tail), log_path)
-
-
-def state_of(root: Path, env: dict[str, str], suffix: str) -> dict:
-    """The Meltano state of ``tap-facebook → target-postgres`` runs with this state-id suffix."""
-    environment = env.get("MELTANO_ENVIRONMENT") or "dev"
-    state_id = f"{environment}:tap-facebook-to-target-postgres:{suffix}"
-    meltano = Path(env.get("META_ELT_MELTANO") or root / ".venv" / "bin" / "meltano")
-    done = subprocess.run(
-        [str(meltano), "state", "get", state_id],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        return {}
-    try:
-        state = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
-    except json.JSONDecodeError:
-        return {}
-    singer_state = state.get("singer_state", state) if isinstance(state, dict) else {}
-    return singer_state if isinstance(singer_state, dict) and singer_state.get("bookmarks") else {}

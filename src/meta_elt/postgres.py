@@ -79,7 +79,8 @@ class Server:
         return f"{self.user}@{self.host}:{self.port}/{self.database} ({self.origin})"
 
 
-def _answers(host: str, port: int, user: str, password: str) -> bool:
+def _refusal(host: str, port: int, user: str, password: str) -> str | None:
+    """None when the server answers for ``user``, else libpq's reason in one line."""
     try:
         with psycopg.connect(
             host=host,
@@ -89,9 +90,21 @@ def _answers(host: str, port: int, user: str, password: str) -> bool:
             dbname="postgres",
             connect_timeout=3,
         ):
-            return True
-    except psycopg.Error:
-        return False
+            return None
+    except psycopg.Error as exc:
+        return one_line(exc)
+
+
+def _answers(host: str, port: int, user: str, password: str) -> bool:
+    return _refusal(host, port, user, password) is None
+
+
+def one_line(exc: BaseException) -> str:
+    """libpq's message without its "connection to server ... failed:" preamble, on one line."""
+    text = " ".join(str(exc).split())
+    if "failed: " in text:
+        text = text.split("failed: ", 1)[1]
+    return text.removeprefix("FATAL: ").strip() or type(exc).__name__
 
 
 def _free_port() -> int:
@@ -256,10 +269,12 @@ def provide(database: str | None = None, *, prefer_embedded: bool = False) -> It
             database=database,
             origin="environment",
         )
-        if not _answers(server.host, server.port, server.user, server.password):
+        reason = _refusal(server.host, server.port, server.user, server.password)
+        if reason is not None:
             raise PostgresUnavailable(
-                f"PostgreSQL at {server.host}:{server.port} (from PGHOST/PGPORT) does not answer "
-                f"for user {server.user}: start it, or unset PGHOST to use a local or embedded one"
+                f"PostgreSQL at {server.host}:{server.port} (from PGHOST/PGPORT) refused user "
+                f"{server.user}: {reason}; check PGHOST/PGPORT/PGUSER/PGPASSWORD, or unset PGHOST "
+                "to use a local or embedded server"
             )
     elif not prefer_embedded and _answers(LOCAL_HOST, LOCAL_PORT, "postgres", ""):
         server = Server(LOCAL_HOST, LOCAL_PORT, "postgres", "", database, "local")
@@ -269,7 +284,13 @@ def provide(database: str | None = None, *, prefer_embedded: bool = False) -> It
         port = embedded.start()
         server = Server(LOCAL_HOST, port, "postgres", "", database, "embedded")
     try:
-        ensure_database(server)
+        try:
+            ensure_database(server)
+        except psycopg.Error as exc:
+            raise PostgresUnavailable(
+                f"cannot use database {server.database} as {server.user}: {one_line(exc)}; "
+                "create it for that user, or grant it CREATEDB"
+            ) from None
         yield server
     finally:
         if embedded is not None:

@@ -13,9 +13,9 @@ from meta_elt.meltano_run import Progress
 class Reporter:
     """A live progress line on a terminal; plain log lines (at most every few seconds) otherwise."""
 
-    def __init__(self, stream: TextIO = sys.stderr, plain_every: float = 10.0) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None, plain_every: float = 10.0) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.plain_every = plain_every
         self._last_plain = 0.0
         self._live = False

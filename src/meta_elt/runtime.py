@@ -1,13 +1,16 @@
-"""The environment a Meltano run gets: database, schemas, tap settings and the tenant's token."""
+"""The environment a Meltano run gets: database, schemas, tap settings, and where the tap finds
+its tenant's token (a socket served by secrets.TokenBroker: no process of a run inherits any
+tenant's token, see secrets.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from meta_elt import postgres
+from meta_elt import postgres, secrets
 from meta_elt.tenants import Tenant
 
 #: Meltano's system database (state, run history) lives in this schema of the project database,
@@ -24,12 +27,18 @@ def state_id_suffix(kind: str, tenant_id: str, *scope: str) -> str:
     return "-".join([kind, tenant_id, *scope])
 
 
-def meltano_env(server: postgres.Server, root: Path, run_name: str) -> dict[str, str]:
-    """os.environ + PG* + where Meltano keeps its system database, and this run's own Meltano
-    system dir (see isolated_sys_dir): enough for dbt runs."""
-    env = {**os.environ, **server.libpq_env()}
-    env["MELTANO_SYS_DIR_ROOT"] = str(isolated_sys_dir(root, run_name))
-    env.setdefault("META_RAW_SCHEMA", "raw_meta")
+def meltano_env(
+    server: postgres.Server, root: Path, run_name: str, token_variables: Iterable[str]
+) -> dict[str, str]:
+    """os.environ without any token + PG* + where Meltano keeps its system database, and this
+    run's own Meltano system dir and dbt target/log dirs (see isolated_sys_dir): enough for dbt
+    runs. ``token_variables``: every tenant's token variable, all removed."""
+    env = {**secrets.scrubbed_env(os.environ, token_variables), **server.libpq_env()}
+    workdir = isolated_sys_dir(root, run_name)
+    env["MELTANO_SYS_DIR_ROOT"] = str(workdir)
+    env["DBT_TARGET_PATH"] = str(workdir / "dbt" / "target")
+    env["DBT_LOG_PATH"] = str(workdir / "dbt" / "logs")
+    env["META_RAW_SCHEMA"] = raw_schema()
     env.setdefault("MELTANO_SEND_ANONYMOUS_USAGE_STATS", "false")
     if env.get("META_ELT_MELTANO_STATE", "postgres").lower() != "local":
         env["MELTANO_DATABASE_URI"] = meltano_database_uri(server)
@@ -42,16 +51,17 @@ def tap_env(
     run_name: str,
     tenant: Tenant,
     *,
+    token_variables: Iterable[str],
+    token_file: Path,
     accounts: list[str],
     start: dt.date | None,
     end: dt.date | None,
     extra: dict[str, object] | None = None,
 ) -> dict[str, str]:
-    """meltano_env + the tap's settings for one tenant (token from its variable)."""
-    env = meltano_env(server, root, run_name)
-    token = tenant.token()
-    if token:
-        env["TAP_FACEBOOK_ACCESS_TOKEN"] = token
+    """meltano_env + the tap's settings for one tenant; the token is read from ``token_file``
+    (the socket of the run's TokenBroker)."""
+    env = meltano_env(server, root, run_name, token_variables)
+    env["TAP_FACEBOOK_ACCESS_TOKEN_FILE"] = str(token_file)
     env["TAP_FACEBOOK_TENANT_ID"] = tenant.id
     env["TAP_FACEBOOK_ACCOUNT_IDS"] = json.dumps(accounts)
     if start:
@@ -70,6 +80,11 @@ def tap_env(
 def meltano_database_uri(server: postgres.Server) -> str:
     """No credentials in the URI: libpq takes host, port, user and password from PG*."""
     return f"postgresql+psycopg:///{server.database}?options=-csearch_path%3D{MELTANO_SCHEMA}"
+
+
+def raw_schema() -> str:
+    """Where target-postgres writes (META_RAW_SCHEMA, default raw_meta)."""
+    return os.environ.get("META_RAW_SCHEMA") or "raw_meta"
 
 
 def prepare_state_schema(server: postgres.Server) -> None:

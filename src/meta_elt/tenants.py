@@ -3,13 +3,20 @@
 The registry is a YAML file (``orchestrate/tenants.yml``, or the file named by
 ``META_ELT_TENANTS``). Tokens are never in it: each tenant names the environment variable that
 holds its Meta access token.
+
+A tenant's identity and routing (its id, accounts, token and the API it talks to) come from the
+registry's own fields and from meta-elt, never from ``settings:``: a settings block that tries to
+set them is refused, as is a key the tap does not declare (Meltano would drop it silently) and a
+value of the wrong type. Each error is one line naming the file, the tenant and the key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +25,21 @@ import yaml
 from meta_elt import inputs
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_FIELDS = ["id", "name", "token_env", "accounts", "start_date", "settings"]
+
+#: Settings a tenant's ``settings:`` may not set, and where each comes from instead.
+IDENTITY_SETTINGS = {
+    "tenant_id": "the tenant's 'id' field",
+    "account_ids": "the tenant's 'accounts' field",
+    "access_token": "the variable named by the tenant's 'token_env' field",
+    "access_token_file": "the variable named by the tenant's 'token_env' field",
+    "api_url": "the TAP_FACEBOOK_API_URL environment variable (one API for every tenant)",
+    "start_date": "the tenant's 'start_date' field (sync) or --since (backfill)",
+    "end_date": "meta-elt (today for a sync, --until for a backfill)",
+}
+
+#: The extractor's declared settings: where the allowed keys and their kinds are read from.
+EXTRACTOR_FILE = Path("extract") / "extractors.meltano.yml"
 
 
 class RegistryError(ValueError):
@@ -41,17 +63,86 @@ def registry_path(root: Path) -> Path:
     return Path(os.environ.get("META_ELT_TENANTS") or root / "orchestrate" / "tenants.yml")
 
 
-def load(path: Path) -> dict[str, Tenant]:
-    """Tenants by id, validated."""
+def tap_setting_kinds(root: Path) -> dict[str, str]:
+    """Setting name → Meltano ``kind`` of every setting the extractor declares."""
+    data = yaml.safe_load((root / EXTRACTOR_FILE).read_text()) or {}
+    extractors = (data.get("plugins") or {}).get("extractors") or []
+    tap = next(p for p in extractors if p.get("name") == "tap-facebook")
+    return {s["name"]: str(s.get("kind") or "string") for s in tap.get("settings") or []}
+
+
+def _kind_ok(kind: str, value: object) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "object":
+        return isinstance(value, dict)
+    # string-like kinds (string, and numbers Meltano passes as strings: job_timeout, ...)
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+_KIND_HINT = {
+    "integer": "a whole number, 0 or more",
+    "boolean": "true or false",
+    "array": "a YAML list",
+    "object": "a YAML mapping",
+}
+
+
+def check_settings(settings: object, kinds: Mapping[str, str], where: str) -> dict[str, object]:
+    """A tenant's ``settings:`` block, checked against the tap's declared settings."""
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        raise RegistryError(f"{where} settings: expected a mapping of tap-facebook settings")
+    for key, value in settings.items():
+        if key in IDENTITY_SETTINGS:
+            raise RegistryError(
+                f"{where} settings.{key}: identity and routing cannot be set per tenant; "
+                f"it comes from {IDENTITY_SETTINGS[key]}"
+            )
+        if key not in kinds:
+            close = difflib.get_close_matches(str(key), list(kinds), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see extract/extractors.meltano.yml"
+            raise RegistryError(f"{where} settings.{key}: not a tap-facebook setting; {hint}")
+        kind = kinds[key]
+        if not _kind_ok(kind, value):
+            raise RegistryError(
+                f"{where} settings.{key}: {value!r} is not {_KIND_HINT.get(kind, 'a string')}"
+            )
+    return dict(settings)
+
+
+def _read(path: Path) -> object:
     if not path.exists():
         raise RegistryError(
-            f"tenants registry {path} not found; create it (see orchestrate/README.md) "
+            f"tenants registry {path} not found; create it (see README.md, Tenants) "
             "or point META_ELT_TENANTS at one"
         )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"tenants registry {path} is not valid YAML: {exc}") from None
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(str(exc.problem or exc).split())
+        raise RegistryError(
+            f"tenants registry {path} is not valid YAML{where}: {problem}; fix the file"
+        ) from None
+    except (yaml.YAMLError, ValueError) as exc:  # e.g. a date like 2026-02-30
+        reason = " ".join(str(exc).split())
+        raise RegistryError(
+            f"tenants registry {path} cannot be read: {reason}; fix the file "
+            "(dates are YYYY-MM-DD and real)"
+        ) from None
+
+
+def load(path: Path, root: Path) -> dict[str, Tenant]:
+    """Tenants by id, validated (settings against the tap's declared settings in ``root``)."""
+    data = _read(path)
+    kinds = tap_setting_kinds(root)
     entries = data.get("tenants") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise RegistryError(f"tenants registry {path}: expected a top-level 'tenants:' list")
@@ -60,6 +151,11 @@ def load(path: Path) -> dict[str, Tenant]:
         where = f"{path} tenant #{position}"
         if not isinstance(entry, dict):
             raise RegistryError(f"{where}: expected a mapping with id, name, token_env, accounts")
+        unknown = sorted(set(entry) - set(_FIELDS))
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), _FIELDS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"use {', '.join(_FIELDS)}"
+            raise RegistryError(f"{where}: unknown field '{unknown[0]}'; {hint}")
         try:
             tenant_id = inputs.tenant_id(str(entry.get("id", "")), f"{where} id")
             accounts = tuple(
@@ -77,6 +173,8 @@ def load(path: Path) -> dict[str, Tenant]:
             )
         if not accounts:
             raise RegistryError(f"{where}: list the tenant's ad accounts under 'accounts:'")
+        if len(set(accounts)) != len(accounts):
+            raise RegistryError(f"{where}: an account is listed twice under 'accounts:'")
         if tenant_id in tenants:
             raise RegistryError(f"{where}: tenant id {tenant_id} appears twice")
         tenants[tenant_id] = Tenant(
@@ -85,6 +183,20 @@ def load(path: Path) -> dict[str, Tenant]:
             token_env=token_env,
             accounts=accounts,
             start_date=start_date,
-            settings=dict(entry.get("settings") or {}),
+            settings=check_settings(entry.get("settings"), kinds, where),
         )
     return tenants
+
+
+def token_variables(registry: Mapping[str, Tenant]) -> set[str]:
+    """Every tenant's token variable (stripped from what a run's processes inherit)."""
+    return {t.token_env for t in registry.values()}
+
+
+def shared_accounts(registry: Mapping[str, Tenant]) -> dict[str, list[Tenant]]:
+    """Accounts listed under more than one tenant (normal: an agency and its client)."""
+    owners: dict[str, list[Tenant]] = {}
+    for tenant in registry.values():
+        for account in tenant.accounts:
+            owners.setdefault(account, []).append(tenant)
+    return {a: ts for a, ts in owners.items() if len(ts) > 1}

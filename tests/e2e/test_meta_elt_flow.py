@@ -293,7 +293,7 @@ def test_killed_backfill_resumes_without_gaps_or_duplicates(stack: Stack):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
-    # Meltano still records the killed run as running; --resume takes over (its holder is dead)
+    # Meltano still records the killed run as running; --resume takes over (its lock died with it)
     # and continues from the last state the target confirmed (target-postgres confirms state
     # when it drains: at the end of a run and every 5 minutes, so a short run starts over).
     done = stack.meta_elt(*args, "--resume")
@@ -316,7 +316,7 @@ def test_sync_all_with_a_revoked_token_fails_only_that_tenant(stack: Stack):
     assert " ok " in row_a
     assert "FAILED" in row_b and "token" in row_b.lower()
     assert TOKENS[TENANT_B] not in done.stderr + done.stdout
-    assert "1 of 2 tenant(s) failed" in done.stderr
+    assert "failure(s) in 2 tenant(s): Tenant B:" in done.stderr
 
 
 def test_no_token_in_logs(stack: Stack):

@@ -2,14 +2,18 @@
 
     python transform/scripts/make_raw_meta_fixture.py
 
-Writes, in the shape of docs/CONTRACTS.md:
-  tests/fixtures/raw_meta.singer.jsonl            first load: 2 tenants + 1 tenant-less account,
-      4 accounts, reports ad/adset/campaign (+ campaign_age_gender with breakdowns), 2026-11-01..07,
-      a synced day without delivery (act_1001, 2026-11-04), a re-extracted day (act_1001,
-      2026-11-06: every key sent twice, the second version wins), non-ASCII names.
+Writes, in the shape of docs/CONTRACTS.md (every stream's key starts with tenant_id):
+  tests/fixtures/raw_meta.singer.jsonl            first load: 2 tenants + 1 tenant-less account
+      (the nil UUID), 5 accounts, reports ad/adset/campaign (+ campaign_age_gender with
+      breakdowns), 2026-11-01..07, a synced day without delivery (act_1001, 2026-11-04), a
+      re-extracted day (act_1001, 2026-11-06: every key sent twice, the second version wins),
+      non-ASCII names, and one ad account listed under both tenants (act_4001: the agency, tenant
+      A, synced it 11-01..07; the client, tenant B, 11-03..07), with the same campaign/adset/ad
+      ids and different numbers in each copy.
   tests/fixtures/raw_meta_increment.singer.jsonl  second load: a backfill of old dates (act_1002,
-      2026-10-15..16), an updated recent day (act_1001, 2026-11-07) and a new day (act_2001,
-      2026-11-08).
+      2026-10-15..16), an updated recent day (act_1001, 2026-11-07), a new day (act_2001,
+      2026-11-08) and an updated recent day of the shared account for tenant B only (act_4001,
+      2026-11-07: tenant A's copy must not change).
 Ad-level numbers are drawn at random; adset, campaign and breakdown rows are their sums, so
 spend/impressions/clicks reconcile across levels to the cent.
 """
@@ -26,6 +30,8 @@ OUT = ROOT / "tests" / "fixtures"
 
 TENANT_A = "3f6c1e2a-8b1d-4c5e-9a7f-1b2c3d4e5f60"
 TENANT_B = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+# What the tap stamps on rows loaded without a tenant (tenant_id is part of every key: never null).
+TENANT_NONE = "00000000-0000-0000-0000-000000000000"
 WINDOWS = ["1d_view", "7d_click", "28d_click"]
 EXTRACTED_1 = "2026-11-08T03:00:00Z"
 EXTRACTED_2 = "2026-11-09T03:00:00Z"
@@ -57,17 +63,38 @@ ACCOUNTS = [
         ["Crème brûlée week", "Smørrebrød lunch"],
     ),
     (
-        None,
+        TENANT_NONE,
         "act_3001",
         "東京ラーメン株式会社",
         "JPY",
         "Asia/Tokyo",
         ["冬の味噌ラーメン", "Gyōza deal"],
     ),
+    # One ad account listed under two tenants (an agency and its client): each tenant gets its own
+    # copy, drawn separately, so the numbers differ and a test can tell the copies apart.
+    (
+        TENANT_A,
+        "act_4001",
+        "Fjällstugan Outdoor Oy",
+        "EUR",
+        "Europe/Helsinki",
+        ["Talvivaellus ❄", "Kesämökki sale"],
+    ),
+    (
+        TENANT_B,
+        "act_4001",
+        "Fjällstugan Outdoor Oy",
+        "EUR",
+        "Europe/Helsinki",
+        ["Talvivaellus ❄", "Kesämökki sale"],
+    ),
 ]
+SHARED_ACCOUNT = "act_4001"
+# Days of the first load per (tenant, account) when not all 7: the client synced from 11-03.
+FIRST_DAY = {(TENANT_B, SHARED_ACCOUNT): date(2026, 11, 3)}
 
 INSIGHT_PROPS = {
-    "tenant_id": {"type": ["string", "null"]},
+    "tenant_id": {"type": "string"},
     "account_id": {"type": "string"},
     "date": {"type": "string", "format": "date"},
     "level": {"type": "string"},
@@ -271,7 +298,9 @@ def finish(r):
 def schema_messages(with_breakdowns):
     msgs = []
     for report, key in LEVEL_KEY.items():
-        msgs.append(schema(f"insights_{report}", INSIGHT_PROPS, ["account_id", "date", key]))
+        msgs.append(
+            schema(f"insights_{report}", INSIGHT_PROPS, ["tenant_id", "account_id", "date", key])
+        )
     if with_breakdowns:
         props = {
             **INSIGHT_PROPS,
@@ -282,14 +311,14 @@ def schema_messages(with_breakdowns):
             schema(
                 "insights_campaign_age_gender",
                 props,
-                ["account_id", "date", "campaign_id", "age", "gender"],
+                ["tenant_id", "account_id", "date", "campaign_id", "age", "gender"],
             )
         )
     msgs.append(
         schema(
             "insights_windows",
             {
-                "tenant_id": {"type": ["string", "null"]},
+                "tenant_id": {"type": "string"},
                 "account_id": {"type": "string"},
                 "report_name": {"type": "string"},
                 "level": {"type": "string"},
@@ -298,11 +327,11 @@ def schema_messages(with_breakdowns):
                 "rows": {"type": ["integer", "null"]},
                 "completed_at": {"type": ["string", "null"], "format": "date-time"},
             },
-            ["account_id", "report_name", "date_start", "date_stop"],
+            ["tenant_id", "account_id", "report_name", "date_start", "date_stop"],
         )
     )
     common = {
-        "tenant_id": {"type": ["string", "null"]},
+        "tenant_id": {"type": "string"},
         "account_id": {"type": "string"},
         "name": {"type": ["string", "null"]},
         "status": {"type": ["string", "null"]},
@@ -319,7 +348,7 @@ def schema_messages(with_breakdowns):
                 "currency": {"type": ["string", "null"]},
                 "timezone_name": {"type": ["string", "null"]},
             },
-            ["account_id"],
+            ["tenant_id", "account_id"],
         )
     )
     parents = {"campaigns": [], "adsets": ["campaign_id"], "ads": ["campaign_id", "adset_id"]}
@@ -329,7 +358,7 @@ def schema_messages(with_breakdowns):
             "id": {"type": "string"},
             **{c: {"type": ["string", "null"]} for c in cols},
         }
-        msgs.append(schema(stream, props, ["id"]))
+        msgs.append(schema(stream, props, ["tenant_id", "id"]))
     return msgs
 
 
@@ -383,8 +412,10 @@ def emit_days(msgs, rng, tenant, account_id, name, currency, tree, days, extract
 def first_load():
     rng = random.Random(20261108)
     msgs = schema_messages(with_breakdowns=True)
-    days = [date(2026, 11, 1) + timedelta(d) for d in range(7)]
+    all_days = [date(2026, 11, 1) + timedelta(d) for d in range(7)]
     for tenant, account_id, name, currency, tz, campaigns in ACCOUNTS:
+        first_day = FIRST_DAY.get((tenant, account_id), all_days[0])
+        days = [d for d in all_days if d >= first_day]
         tree = dims(account_id, campaigns)
         msgs.append(
             record(
@@ -483,14 +514,15 @@ def dim(tenant, account_id, oid, name, parents):
 def second_load():
     rng = random.Random(20261109)
     msgs = schema_messages(with_breakdowns=True)
-    by_id = {a[1]: a for a in ACCOUNTS}
+    by_key = {(a[0], a[1]): a for a in ACCOUNTS}
     plan = [
-        ("act_1002", [date(2026, 10, 15), date(2026, 10, 16)], 0.0),  # backfill of old dates
-        ("act_1001", [date(2026, 11, 7)], 2.22),  # late attribution: recent day re-extracted
-        ("act_2001", [date(2026, 11, 8)], 0.0),  # the next day
+        (TENANT_A, "act_1002", [date(2026, 10, 15), date(2026, 10, 16)], 0.0),  # old dates
+        (TENANT_A, "act_1001", [date(2026, 11, 7)], 2.22),  # late attribution: day re-extracted
+        (TENANT_B, "act_2001", [date(2026, 11, 8)], 0.0),  # the next day
+        (TENANT_B, SHARED_ACCOUNT, [date(2026, 11, 7)], 3.33),  # the client's copy only
     ]
-    for account_id, days, bump in plan:
-        tenant, _, name, currency, _, campaigns = by_id[account_id]
+    for tenant, account_id, days, bump in plan:
+        _, _, name, currency, _, campaigns = by_key[(tenant, account_id)]
         tree = dims(account_id, campaigns)
         counts = emit_days(
             msgs, rng, tenant, account_id, name, currency, tree, days, EXTRACTED_2, bump=bump

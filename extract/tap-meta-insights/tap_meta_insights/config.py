@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import socket
+import stat
 import typing as t
 import uuid
 from dataclasses import dataclass, field
@@ -13,6 +16,10 @@ from singer_sdk import typing as th
 
 DEFAULT_API_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v23.0"
+# Single-tenant installs: records are stamped with the nil UUID (tenant_id is a key column).
+DEFAULT_TENANT_ID = "00000000-0000-0000-0000-000000000000"
+TOKEN_SOCKET_TIMEOUT = 10.0
+MAX_TOKEN_BYTES = 64 * 1024
 MAX_MONTHS_BACK = 37
 LEVELS = ("ad", "adset", "campaign", "account")
 REPORT_TIMES = ("impression", "conversion", "mixed", "lifetime")
@@ -129,7 +136,7 @@ class ReportSpec:
 class Settings:
     """Validated, normalised settings."""
 
-    access_token: str
+    access_token: str = field(repr=False)
     account_ids: tuple[str, ...]
     start_date: dt.date
     end_date: dt.date | None
@@ -142,7 +149,7 @@ class Settings:
     job_timeout: float = 3600.0
     poll_interval: float = 5.0
     page_size: int = 500
-    tenant_id: str | None = None
+    tenant_id: str = DEFAULT_TENANT_ID
     max_retries: int = 8
     max_retry_wait: float = 900.0
     extra: dict = field(default_factory=dict)
@@ -221,6 +228,15 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Meta Marketing API access token (user or system user) with ads_read.",
     ),
     th.Property(
+        "access_token_file",
+        th.StringType,
+        description=(
+            "Path of a file holding the access token (e.g. a mounted secret such as "
+            "/run/secrets/meta_token), or of a UNIX socket that serves it (meta-elt passes one, "
+            "so no token is ever written to disk)."
+        ),
+    ),
+    th.Property(
         "account_ids",
         _list_or_string(
             th.StringType,
@@ -276,7 +292,15 @@ CONFIG_SCHEMA = th.PropertiesList(
         "poll_interval", _SECONDS, default=5, description="Initial job poll interval, seconds."
     ),
     th.Property("page_size", th.IntegerType, default=500, description="Rows per result page."),
-    th.Property("tenant_id", th.StringType, description="Tenant UUID stamped on every record."),
+    th.Property(
+        "tenant_id",
+        th.StringType,
+        default=DEFAULT_TENANT_ID,
+        description=(
+            "Tenant UUID stamped on every record and leading every stream's key "
+            "(default: the nil UUID, for single-tenant installs)."
+        ),
+    ),
     th.Property(
         "max_retries",
         th.IntegerType,
@@ -292,6 +316,100 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
 ).to_dict()
+
+
+def _read_socket(path: str) -> bytes:
+    """Everything a UNIX socket at ``path`` sends until it closes the connection."""
+    chunks: list[bytes] = []
+    size = 0
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(TOKEN_SOCKET_TIMEOUT)
+        conn.connect(path)
+        while size <= MAX_TOKEN_BYTES:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_token_source(path: str) -> bytes:
+    """The bytes of a token file, or what the UNIX socket at ``path`` serves."""
+    if stat.S_ISSOCK(os.stat(path).st_mode):
+        return _read_socket(path)
+    with open(path, "rb") as file:
+        return file.read(MAX_TOKEN_BYTES + 1)
+
+
+def read_token_file(path: str) -> str:
+    """The access token in the file (or served by the UNIX socket) at ``path``, stripped.
+
+    Errors name the setting and the path, never the content.
+    """
+    try:
+        raw = _read_token_source(path)
+    except OSError as exc:  # missing, unreadable, refused, timed out (TimeoutError)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise SettingError(
+            f"access_token_file: cannot read {path}: {reason}; point it at a readable token "
+            "file, or at the socket of a running meta-elt."
+        ) from None
+    if len(raw) > MAX_TOKEN_BYTES:
+        raise SettingError(
+            f"access_token_file: {path} holds more than {MAX_TOKEN_BYTES} bytes; it must hold "
+            "only the access token."
+        )
+    try:
+        token = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SettingError(
+            f"access_token_file: {path} is not UTF-8 text; it must hold only the access token."
+        ) from None
+    if not token:
+        raise SettingError(
+            f"access_token_file: {path} holds no token (empty); write the access token into it."
+        )
+    return token
+
+
+def _check_token(name: str, token: str) -> str:
+    # A newline or control character would put the token in requests' "invalid header"
+    # error (which quotes the header value), so refuse it here, without quoting it.
+    if not token.isprintable() or any(c.isspace() for c in token):
+        raise SettingError(
+            f"{name}: the token contains whitespace or control characters; give only the token."
+        )
+    return token
+
+
+def resolve_access_token(config: t.Mapping[str, t.Any], *, read_file: bool = True) -> str:
+    """``access_token``, or the token read from ``access_token_file`` (one of them, not both).
+
+    With ``read_file=False`` (discovery) the file is not read and the token is empty.
+    """
+    token = str(config.get("access_token") or "").strip()
+    path = str(config.get("access_token_file") or "").strip()
+    if token and path:
+        raise SettingError(
+            "access_token: set one of access_token or access_token_file, not both "
+            "(unset TAP_FACEBOOK_ACCESS_TOKEN or TAP_FACEBOOK_ACCESS_TOKEN_FILE)."
+        )
+    if path:
+        return _check_token("access_token_file", read_token_file(path)) if read_file else ""
+    return _check_token("access_token", token) if token else ""
+
+
+def parse_tenant_id(value: t.Any) -> str:
+    """The tenant UUID, lower case; the nil UUID when not set."""
+    if value in (None, ""):
+        return DEFAULT_TENANT_ID
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise SettingError(
+            f"tenant_id: {value!r} is not a UUID; use the tenants.id value (e.g. 4f9d1c3e-...)."
+        ) from None
 
 
 def normalise_account_id(value: t.Any) -> str:
@@ -463,13 +581,17 @@ def parse_settings(
     today: dt.date | None = None,
     require_credentials: bool = True,
 ) -> Settings:
-    """Validate and normalise the tap config; raise SettingError with a one-line message."""
+    """Validate and normalise the tap config; raise SettingError with a one-line message.
+
+    ``access_token_file`` is read here, and only when credentials are required (not for
+    discovery, which needs no token).
+    """
     today = today or dt.date.today()
-    token = str(config.get("access_token") or "").strip()
+    token = resolve_access_token(config, read_file=require_credentials)
     if require_credentials and not token:
         raise SettingError(
             "access_token: missing; set it (env TAP_FACEBOOK_ACCESS_TOKEN) to a Meta token "
-            "with ads_read."
+            "with ads_read, or set access_token_file to a file or socket holding it."
         )
     accounts = tuple(
         dict.fromkeys(
@@ -493,16 +615,7 @@ def parse_settings(
         )
     if start > today + dt.timedelta(days=1):
         raise SettingError(f"start_date: {start} is in the future; use a past date.")
-    tenant = config.get("tenant_id")
-    tenant_id: str | None = None
-    if tenant not in (None, ""):
-        try:
-            tenant_id = str(uuid.UUID(str(tenant).strip()))
-        except ValueError:
-            raise SettingError(
-                f"tenant_id: {tenant!r} is not a UUID; use the tenants.id value "
-                "(e.g. 4f9d1c3e-...)."
-            ) from None
+    tenant_id = parse_tenant_id(config.get("tenant_id"))
     api_url = str(config.get("api_url") or DEFAULT_API_URL).strip()
     if not re.match(r"^https?://[^\s/]+", api_url):
         raise SettingError(f"api_url: {api_url!r} is not an http(s) URL.")

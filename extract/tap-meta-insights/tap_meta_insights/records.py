@@ -97,7 +97,7 @@ def action_item_schema(report: ReportSpec) -> dict:
 def insights_schema(report: ReportSpec) -> dict:
     """JSON schema of an ``insights_<report>`` stream."""
     props: dict[str, dict] = {
-        "tenant_id": _nullable("string"),
+        "tenant_id": {"type": "string"},
         "account_id": {"type": "string"},
         "date": {"type": "string", "format": "date"},
         "level": {"type": "string"},
@@ -129,8 +129,12 @@ def insights_schema(report: ReportSpec) -> dict:
 
 
 def key_properties(report: ReportSpec) -> list[str]:
-    """``[account_id, date, <level>_id]`` + breakdown columns (account level: no object id)."""
-    keys = ["account_id", "date"]
+    """``[tenant_id, account_id, date, <level>_id]`` + breakdown columns.
+
+    At account level there is no object id. The tenant comes first: one ad account can be
+    listed under several tenants (an agency and its client), each with its own rows.
+    """
+    keys = ["tenant_id", "account_id", "date"]
     if report.level != "account":
         keys.append(report.object_id_field)
     return keys + list(report.breakdowns)
@@ -193,7 +197,7 @@ def build_record(
     report: ReportSpec,
     *,
     account_id: str,
-    tenant_id: str | None,
+    tenant_id: str,
 ) -> dict:
     """One Meta insights row → one record of the contract."""
     date = row.get("date_start")

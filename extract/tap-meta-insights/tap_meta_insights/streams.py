@@ -107,9 +107,9 @@ class InsightsWindowsStream(Stream):
     """``insights_windows``: one record per completed planned window (the synced days)."""
 
     name = "insights_windows"
-    primary_keys = ("account_id", "report_name", "date_start", "date_stop")
+    primary_keys = ("tenant_id", "account_id", "report_name", "date_start", "date_stop")
     schema = th.PropertiesList(
-        th.Property("tenant_id", th.StringType),
+        th.Property("tenant_id", th.StringType, required=True),
         th.Property("account_id", th.StringType, required=True),
         th.Property("report_name", th.StringType, required=True),
         th.Property("level", th.StringType),
@@ -139,9 +139,9 @@ class AccountsStream(Stream):
     """``accounts``: the configured ad accounts."""
 
     name = "accounts"
-    primary_keys = ("account_id",)
+    primary_keys = ("tenant_id", "account_id")
     schema = th.PropertiesList(
-        th.Property("tenant_id", th.StringType),
+        th.Property("tenant_id", th.StringType, required=True),
         th.Property("account_id", th.StringType, required=True),
         th.Property("id", th.StringType),
         th.Property("name", th.StringType),
@@ -200,12 +200,12 @@ class _ObjectStream(_AccountPartitioned):
 
     edge: str
     parents: tuple[str, ...] = ()
-    primary_keys = ("id",)
+    primary_keys = ("tenant_id", "id")
 
     @classmethod
     def object_schema(cls, *parents: str) -> dict:
         return th.PropertiesList(
-            th.Property("tenant_id", th.StringType),
+            th.Property("tenant_id", th.StringType, required=True),
             th.Property("account_id", th.StringType, required=True),
             th.Property("id", th.StringType, required=True),
             th.Property("name", th.StringType),

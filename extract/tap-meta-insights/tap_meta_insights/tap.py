@@ -213,14 +213,17 @@ class TapMetaInsights(Tap):
         self._settings: Settings | None = None
         self._run: Run | None = None
         super().__init__(*args, **kwargs)
-        token = str(self.config.get("access_token") or "")
+        token = self._settings.access_token if self._settings else ""
+        token = token or str(self.config.get("access_token") or "")
         if token:
             for handler in logging.getLogger().handlers:
                 handler.addFilter(_RedactFilter(token))
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # The SDK validates once, in __init__: strictly for a sync (this reads
+        # access_token_file, once per process), leniently for discovery (no token needed).
         try:
-            self._settings = parse_settings(self.config)
+            self._settings = parse_settings(self.config, require_credentials=raise_errors)
         except SettingError as exc:
             if raise_errors:
                 raise ConfigValidationError(str(exc), errors=[str(exc)]) from None

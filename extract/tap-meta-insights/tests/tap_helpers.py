@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +48,45 @@ def month_back(months: int) -> tuple[dt.date, dt.date]:
         first = (first - dt.timedelta(days=1)).replace(day=1)
     last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
     return first, last
+
+
+@dataclass
+class TokenSocket:
+    path: Path
+    connections: int = 0
+
+
+@contextlib.contextmanager
+def serve_token(payload: bytes) -> Iterator[TokenSocket]:
+    """A UNIX socket (as meta-elt serves one) that sends ``payload`` to each connection."""
+    directory = Path(tempfile.mkdtemp(prefix="tap-token-"))  # short: AF_UNIX paths are limited
+    path = directory / "token.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(4)
+    server.settimeout(0.1)
+    stop = threading.Event()
+    served = TokenSocket(path)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                served.connections += 1
+                conn.sendall(payload)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass

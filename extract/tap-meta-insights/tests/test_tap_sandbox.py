@@ -18,6 +18,7 @@ from tap_helpers import (
     assert_equals_truth,
     month_back,
     parse_messages,
+    serve_token,
 )
 
 from meta_sandbox.testing import SandboxServer
@@ -57,6 +58,77 @@ def test_one_month_is_one_job_per_level_and_equals_truth(sb, base_config, run_ta
     assert [a["account_id"] for a in run.of("accounts")] == [ACCOUNT]
     assert len(run.of("ads")) == 12 and len(run.of("campaigns")) == 3
     assert all(r["account_id"] == ACCOUNT and r["id"] for r in run.of("ads"))
+
+
+NIL_TENANT = "00000000-0000-0000-0000-000000000000"
+KEYS = {
+    "insights_ad": ["tenant_id", "account_id", "date", "ad_id"],
+    "insights_adset": ["tenant_id", "account_id", "date", "adset_id"],
+    "insights_campaign": ["tenant_id", "account_id", "date", "campaign_id"],
+    "insights_windows": ["tenant_id", "account_id", "report_name", "date_start", "date_stop"],
+    "accounts": ["tenant_id", "account_id"],
+    "campaigns": ["tenant_id", "id"],
+    "adsets": ["tenant_id", "id"],
+    "ads": ["tenant_id", "id"],
+}
+
+
+def test_every_key_starts_with_the_tenant_nil_uuid_by_default(sb, base_config, run_tap) -> None:
+    config = {k: v for k, v in base_config.items() if k != "tenant_id"}
+    run = run_tap(config)
+    assert run.returncode == 0, run.stderr
+    schemas = {m["stream"]: m for m in run.messages if m["type"] == "SCHEMA"}
+    assert {name: schemas[name]["key_properties"] for name in KEYS} == KEYS
+    for name, schema in schemas.items():
+        kind = schema["schema"]["properties"]["tenant_id"]["type"]
+        assert kind in ("string", ["string"]), name  # a key column: never null
+    assert set(run.records) == set(KEYS)
+    for name, records in run.records.items():
+        assert records and {r["tenant_id"] for r in records} == {NIL_TENANT}, name
+
+
+def test_access_token_from_a_unix_socket(sb, base_config, run_tap) -> None:
+    config = {k: v for k, v in base_config.items() if k != "access_token"}
+    config["reports"] = [{"name": "campaign", "level": "campaign"}]
+    with serve_token(f"{TOKEN}\n".encode()) as served:
+        run = run_tap({**config, "access_token_file": str(served.path)})
+    assert run.returncode == 0, run.stderr
+    assert served.connections == 1
+    since, until = month_back(2)
+    assert_equals_truth(sb, run.of("insights_campaign"), level="campaign", since=since, until=until)
+
+
+def test_access_token_file_errors_are_one_line(sb, base_config, run_tap, tmp_path: Path) -> None:
+    config = {k: v for k, v in base_config.items() if k != "access_token"}
+    missing = tmp_path / "absent.sock"
+    run = run_tap({**config, "access_token_file": str(missing)})
+    assert run.returncode != 0
+    assert any(
+        f"access_token_file: cannot read {missing}: No such file" in line
+        for line in run.stderr.splitlines()
+    )
+    both = run_tap({**base_config, "access_token_file": str(missing)})
+    assert both.returncode != 0
+    assert "set one of access_token or access_token_file" in both.stderr
+    assert sb.stats()["jobs_created"] == 0
+
+
+def test_discovery_needs_no_token(base_config, tmp_path: Path) -> None:
+    config = {k: v for k, v in base_config.items() if k != "access_token"}
+    config["access_token_file"] = str(tmp_path / "absent.sock")
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    proc = subprocess.run(
+        [str(TAP), "--config", str(config_path), "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    streams = {s["tap_stream_id"]: s for s in json.loads(proc.stdout)["streams"]}
+    assert streams["insights_ad"]["key_properties"] == KEYS["insights_ad"]
+    assert streams["campaigns"]["key_properties"] == KEYS["campaigns"]
 
 
 def test_year_in_quarters_is_four_jobs_per_level(sb, base_config, run_tap) -> None:
@@ -337,7 +409,14 @@ def test_breakdowns_are_keys_and_columns(sb, base_config, run_tap) -> None:
     schema = next(
         m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "insights_demo"
     )
-    assert schema["key_properties"] == ["account_id", "date", "campaign_id", "age", "gender"]
+    assert schema["key_properties"] == [
+        "tenant_id",
+        "account_id",
+        "date",
+        "campaign_id",
+        "age",
+        "gender",
+    ]
     records = run.of("insights_demo")
     since, until = month_back(2)
     truth = sb.truth(
@@ -376,7 +455,7 @@ def test_account_level_report_with_other_windows(sb, base_config, run_tap) -> No
     schema = next(
         m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "insights_acct"
     )
-    assert schema["key_properties"] == ["account_id", "date"]
+    assert schema["key_properties"] == ["tenant_id", "account_id", "date"]
     since, until = month_back(2)
     truth = sb.truth(
         account=ACCOUNT,

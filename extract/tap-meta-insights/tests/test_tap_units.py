@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
+from pathlib import Path
 
 import pytest
+from tap_helpers import serve_token
 from tap_meta_insights.config import (
+    DEFAULT_TENANT_ID,
     ReportSpec,
     SettingError,
     normalise_account_id,
@@ -150,6 +154,7 @@ def test_list_setting_rejects_bad_json() -> None:
         ({"account_ids": "act_1,bogus"}, "account_ids"),
         ({"tenant_id": "not-a-uuid"}, "tenant_id"),
         ({"access_token": ""}, "access_token"),
+        ({"access_token": "tok\nX"}, "access_token"),
         ({"start_date": None}, "start_date"),
         ({"chunk_months": 0}, "chunk_months"),
         ({"api_version": "23"}, "api_version"),
@@ -186,6 +191,123 @@ def test_settings_defaults_and_tenant() -> None:
         28,
     )
     assert settings.graph_url == "https://graph.facebook.com/v23.0"
+
+
+@pytest.mark.parametrize("tenant", [None, ""])
+def test_tenant_defaults_to_the_nil_uuid(tenant: str | None) -> None:
+    settings = parse_settings({**BASE, "tenant_id": tenant}, today=TODAY)
+    assert settings.tenant_id == DEFAULT_TENANT_ID == "00000000-0000-0000-0000-000000000000"
+    assert parse_settings(BASE, today=TODAY).tenant_id == DEFAULT_TENANT_ID
+
+
+def test_tenant_default_is_declared_in_the_config_schema() -> None:
+    from tap_meta_insights.config import CONFIG_SCHEMA
+
+    assert CONFIG_SCHEMA["properties"]["tenant_id"]["default"] == DEFAULT_TENANT_ID
+    assert "access_token_file" in CONFIG_SCHEMA["properties"]
+    assert not CONFIG_SCHEMA["properties"]["access_token_file"].get("secret")
+
+
+# -- access_token_file ---------------------------------------------------------------------
+SECRET = "EAAB-file-secret-31337"
+NO_TOKEN = {k: v for k, v in BASE.items() if k != "access_token"}
+
+
+def _token_error(config: dict) -> str:
+    with pytest.raises(SettingError) as info:
+        parse_settings(config, today=TODAY)
+    message = str(info.value)
+    assert "\n" not in message and SECRET not in message
+    return message
+
+
+def test_access_token_file_reads_a_regular_file_stripped(tmp_path: Path) -> None:
+    path = tmp_path / "meta_token"
+    path.write_text(f"  {SECRET}\n")
+    settings = parse_settings({**NO_TOKEN, "access_token_file": str(path)}, today=TODAY)
+    assert settings.access_token == SECRET
+    assert SECRET not in repr(settings)
+
+
+def test_access_token_file_reads_a_unix_socket_until_eof() -> None:
+    with serve_token(f"{SECRET}\n".encode()) as served:
+        settings = parse_settings({**NO_TOKEN, "access_token_file": str(served.path)}, today=TODAY)
+    assert settings.access_token == SECRET
+
+
+def test_the_tap_reads_the_socket_once_and_discovery_not_at_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tap_meta_insights.tap import TapMetaInsights
+
+    monkeypatch.setattr(TapMetaInsights, "_setup_signal_handlers", lambda self: None)
+
+    with serve_token(SECRET.encode()) as served:
+        config = {
+            **NO_TOKEN,
+            "access_token_file": str(served.path),
+            "start_date": dt.date.today().replace(day=1).isoformat(),
+        }
+        tap = TapMetaInsights(config=dict(config))
+        assert tap.settings.access_token == SECRET
+        assert "insights_ad" in tap.streams  # building the streams does not read it again
+        assert served.connections == 1
+        discovery = TapMetaInsights(config=dict(config), validate_config=False)
+        assert discovery.settings.account_ids == ("act_1",)
+        assert discovery.catalog_dict["streams"]
+        assert served.connections == 1
+
+
+def test_access_token_file_missing_path_names_setting_path_and_reason(tmp_path: Path) -> None:
+    path = tmp_path / "absent"
+    message = _token_error({**NO_TOKEN, "access_token_file": str(path)})
+    assert message.startswith(f"access_token_file: cannot read {path}: No such file")
+
+
+def test_access_token_file_refused_socket(tmp_path: Path) -> None:
+    with serve_token(b"") as served:  # a socket nobody listens on: refused
+        stale = served.path.with_name("stale.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.bind(str(stale))
+        message = _token_error({**NO_TOKEN, "access_token_file": str(stale)})
+    assert message.startswith(f"access_token_file: cannot read {stale}: Connection refused")
+
+
+def test_access_token_file_that_is_a_directory(tmp_path: Path) -> None:
+    message = _token_error({**NO_TOKEN, "access_token_file": str(tmp_path)})
+    assert message.startswith(f"access_token_file: cannot read {tmp_path}: Is a directory;")
+
+
+def test_access_token_file_empty_file_and_empty_socket(tmp_path: Path) -> None:
+    path = tmp_path / "meta_token"
+    path.write_text(" \n")
+    message = _token_error({**NO_TOKEN, "access_token_file": str(path)})
+    assert message.startswith(f"access_token_file: {path} holds no token")
+    with serve_token(b"\n") as served:
+        message = _token_error({**NO_TOKEN, "access_token_file": str(served.path)})
+    assert message.startswith(f"access_token_file: {served.path} holds no token")
+
+
+def test_access_token_file_with_more_than_the_token_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "meta_token"
+    path.write_text(f"TOKEN={SECRET}\nOTHER=1\n")
+    message = _token_error({**NO_TOKEN, "access_token_file": str(path)})
+    assert message.startswith("access_token_file: the token contains whitespace")
+
+
+def test_access_token_and_access_token_file_together_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "meta_token"
+    path.write_text(SECRET)
+    message = _token_error({**BASE, "access_token_file": str(path)})
+    assert "set one of access_token or access_token_file" in message
+    assert message.startswith("access_token:")
+
+
+def test_access_token_file_is_not_read_without_credentials(tmp_path: Path) -> None:
+    # Discovery parses settings leniently and needs no token: a missing file is no error.
+    config = {**NO_TOKEN, "access_token_file": str(tmp_path / "absent")}
+    settings = parse_settings(config, today=TODAY, require_credentials=False)
+    assert settings.access_token == ""
 
 
 def test_reports_accept_a_json_string() -> None:
@@ -313,7 +435,7 @@ def test_record_types_keys_and_actions() -> None:
         "country": "SE",
         "actions": [{"action_type": "purchase", "value": "3", "1d_view": "1", "7d_click": "2"}],
     }
-    record = build_record(row, report, account_id="act_1", tenant_id=None)
+    record = build_record(row, report, account_id="act_1", tenant_id=DEFAULT_TENANT_ID)
     assert record["impressions"] == 1200 and record["spend"] == 12.34 and record["ctr"] == 1.5
     assert record["account_id"] == "act_1" and record["date"] == "2024-01-02"
     assert record["breakdowns"] == {"country": "SE"} and record["country"] == "SE"
@@ -322,13 +444,14 @@ def test_record_types_keys_and_actions() -> None:
     ]
     assert record["ad_id"] is None and record["adset_id"] == "77"
     assert record["attribution_windows"] == ["1d_view", "7d_click"]
-    assert key_properties(report) == ["account_id", "date", "adset_id", "country"]
-    assert record_key(record, report) == ("act_1", "2024-01-02", "77", "SE")
+    assert record["tenant_id"] == DEFAULT_TENANT_ID
+    assert key_properties(report) == ["tenant_id", "account_id", "date", "adset_id", "country"]
+    assert record_key(record, report) == (DEFAULT_TENANT_ID, "act_1", "2024-01-02", "77", "SE")
 
 
 def test_account_level_key_has_no_object_id() -> None:
     report = ReportSpec("acct", "account", ("spend",))
-    assert key_properties(report) == ["account_id", "date"]
+    assert key_properties(report) == ["tenant_id", "account_id", "date"]
     record = build_record(
         {"date_start": "2024-01-02", "spend": "0"}, report, account_id="act_1", tenant_id="t"
     )

@@ -244,7 +244,9 @@ account_rows as (
             and account_days.ad_account_id = synced_days.ad_account_id
             and account_days.date = synced_days.date
     left join accounts
-        on account_days.ad_account_id = accounts.ad_account_id
+        on
+            account_days.tenant_id = accounts.tenant_id
+            and account_days.ad_account_id = accounts.ad_account_id
 ),
 
 object_rows as (

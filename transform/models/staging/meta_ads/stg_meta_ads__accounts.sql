@@ -34,7 +34,9 @@ renamed as not materialized (
 ),
 
 deduplicated as (
-    {{ meta_ads_latest_per_key('renamed', ['ad_account_id'], raw_relation) | indent(4) }}
+    {{ meta_ads_latest_per_key(
+        'renamed', ['tenant_id', 'ad_account_id'], raw_relation,
+    ) | indent(4) }}
 ),
 
 final as (

@@ -37,7 +37,9 @@ renamed as not materialized (
 ),
 
 deduplicated as (
-    {{ meta_ads_latest_per_key('renamed', ['ad_id'], raw_relation) | indent(4) }}
+    {{ meta_ads_latest_per_key(
+        'renamed', ['tenant_id', 'ad_id'], raw_relation,
+    ) | indent(4) }}
 ),
 
 final as (

@@ -35,7 +35,9 @@ renamed as not materialized (
 ),
 
 deduplicated as (
-    {{ meta_ads_latest_per_key('renamed', ['adset_id'], raw_relation) | indent(4) }}
+    {{ meta_ads_latest_per_key(
+        'renamed', ['tenant_id', 'adset_id'], raw_relation,
+    ) | indent(4) }}
 ),
 
 final as (

@@ -33,7 +33,9 @@ renamed as not materialized (
 ),
 
 deduplicated as (
-    {{ meta_ads_latest_per_key('renamed', ['campaign_id'], raw_relation) | indent(4) }}
+    {{ meta_ads_latest_per_key(
+        'renamed', ['tenant_id', 'campaign_id'], raw_relation,
+    ) | indent(4) }}
 ),
 
 final as (

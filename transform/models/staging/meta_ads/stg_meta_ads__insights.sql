@@ -84,7 +84,7 @@ with
     deduplicated_{{ i }} as not materialized (
         {{ meta_ads_latest_per_key(
             'renamed_' ~ i,
-            ['ad_account_id', 'date', 'level', 'object_id', 'breakdowns'],
+            ['tenant_id', 'ad_account_id', 'date', 'level', 'object_id', 'breakdowns'],
             report.relation,
         ) | indent(8) }}
     ),

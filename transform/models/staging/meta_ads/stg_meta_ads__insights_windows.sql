@@ -35,7 +35,7 @@ renamed as not materialized (
 deduplicated as (
     {{ meta_ads_latest_per_key(
         'renamed',
-        ['ad_account_id', 'report_name', 'date_start', 'date_stop'],
+        ['tenant_id', 'ad_account_id', 'report_name', 'date_start', 'date_stop'],
         raw_relation,
     ) | indent(4) }}
 ),

@@ -1,0 +1,121 @@
+"""What every run of meta-elt shares: preparing the database, running Meltano, building the marts.
+
+Runs coordinate through PostgreSQL (locks.py): Meltano's system database is migrated by one run
+at a time, and the dbt build of the marts (shared by every tenant) is serialized, each in its own
+target and log directories, so backfills and syncs started side by side all succeed.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import itertools
+from collections.abc import Iterable
+from pathlib import Path
+
+from meta_elt import locks, marts, meltano_run, migrations, postgres, runtime
+from meta_elt.progress import Reporter
+
+EL = ["tap-facebook", "target-postgres"]
+DBT_BUILD = "dbt-postgres:build_meta"
+DBT_COVERAGE = "dbt-postgres:coverage"
+DBT_LOCK = "dbt-build"
+
+
+class CommandError(RuntimeError):
+    """A failure the operator can act on; ``str()`` is one line."""
+
+
+#: Markers of the line that explains a failed run, most telling first.
+_FAILURE_MARKERS = ("already running", "failure in test", "error:", "exception", "error", "failed")
+_TAP_ERROR_AFTER = "An unhandled error occurred while syncing"
+
+
+def failure_line(outcome: meltano_run.RunOutcome) -> str:
+    """The most telling line of a failed run: the tap's one-line error (it follows the SDK's
+    "unhandled error" line), else Meltano's or dbt's own."""
+    lines = [meltano_run.strip_ansi(line).strip() for line in outcome.tail]
+    for before, line in itertools.pairwise(lines):
+        if before.startswith(_TAP_ERROR_AFTER) and line:
+            return line
+    for marker in _FAILURE_MARKERS:
+        for line in reversed(lines):
+            if marker in line.lower() and len(line) < 600:
+                return line
+    return f"meltano exited with {outcome.returncode}"
+
+
+def _meltano_head_revision() -> str:
+    return importlib.resources.files("meltano").joinpath("migrations/db.lock").read_text().strip()
+
+
+def _migrate_meltano(
+    server: postgres.Server, root: Path, token_variables: Iterable[str], reporter: Reporter
+) -> None:
+    """Meltano migrates its system database when a command starts; two first runs at once race
+    on it. One run migrates it here, under a lock, and the others find it current."""
+    env = runtime.meltano_env(server, root, f"migrate-{server.database}", token_variables)
+    if "MELTANO_DATABASE_URI" not in env:  # local SQLite state: nothing shared to migrate
+        return
+    with locks.hold(server, ["meltano-system-db"], "migrate Meltano", wait=reporter.info):
+        with server.connect() as conn:
+            present = conn.execute(
+                f"select to_regclass('{runtime.MELTANO_SCHEMA}.alembic_version') is not null"
+            ).fetchone()[0]
+            current = (
+                conn.execute(
+                    f"select version_num from {runtime.MELTANO_SCHEMA}.alembic_version"
+                ).fetchone()
+                if present
+                else None
+            )
+        if current and current[0] == _meltano_head_revision():
+            return
+        log_path = runtime.log_dir(root) / "meltano-migrate.log"
+        outcome = meltano_run.run(["state", "list"], env=env, cwd=root, log_path=log_path)
+        if outcome.returncode != 0:
+            raise CommandError(
+                f"could not prepare Meltano's system database: {failure_line(outcome)} "
+                f"(log: {log_path})"
+            )
+
+
+def prepare(
+    server: postgres.Server, root: Path, token_variables: Iterable[str], reporter: Reporter
+) -> None:
+    """Before any run: Meltano's system database, raw keys migrated, the marts' schema mode."""
+    runtime.prepare_state_schema(server)
+    _migrate_meltano(server, root, token_variables, reporter)
+    with server.connect() as conn:
+        for change in migrations.tenant_keys(conn, runtime.raw_schema()):
+            reporter.info(f"schemaMode: migrating {change}")
+        reporter.info(marts.schema_mode(conn, root).log_line())
+
+
+def run_dbt(
+    server: postgres.Server,
+    root: Path,
+    token_variables: Iterable[str],
+    reporter: Reporter,
+    command: str,
+    run_name: str,
+) -> tuple[bool, str]:
+    """A dbt command of the project (``dbt-postgres:<name>``), one at a time per database (so
+    the one dbt target directory of a database is never shared by two runs): (ok, message)."""
+    env = runtime.meltano_env(server, root, f"dbt-{server.database}", token_variables)
+    log_path = runtime.log_dir(root) / f"{run_name}-dbt.log"
+    with locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info):
+        outcome = meltano_run.run(["invoke", command], env=env, cwd=root, log_path=log_path)
+    if outcome.returncode != 0:
+        return False, f"{failure_line(outcome)} (log: {log_path})"
+    return True, "ok"
+
+
+def build_marts(
+    server: postgres.Server,
+    root: Path,
+    token_variables: Iterable[str],
+    reporter: Reporter,
+    run_name: str,
+) -> tuple[bool, str]:
+    """The scheduled build of the marts (what they depend on, their tests)."""
+    return run_dbt(server, root, token_variables, reporter, DBT_BUILD, run_name)
