@@ -58,7 +58,7 @@ sql-lint:
 	$(MELTANO) invoke sqlfluff:lint
 
 pytest:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
 
 clean:
 	rm -rf $(VENV) .meltano .cache transform/target transform/logs

@@ -227,7 +227,8 @@
         {#- a concurrent run may have created it meanwhile -#}
         {%- do statements.append(
             'do $meta_ads$ begin create role ' ~ meta_ads_quote_ident(row['rolname'])
-            ~ ' nologin; exception when duplicate_object then null; end $meta_ads$'
+            ~ ' nologin; exception when duplicate_object or unique_violation then null; '
+            ~ 'end $meta_ads$'
         ) -%}
         {{ log('meta_ads: creating reader role ' ~ row['rolname'] ~ ' (nologin)', info=true) }}
     {%- endfor -%}
