@@ -31,6 +31,7 @@ from meta_elt.runs import (
     EL,
     CommandError,
     build_marts,
+    close_abandoned_runs,
     failure_line,
     prepare,
     run_dbt,
@@ -203,13 +204,15 @@ def _backfill_run(
         f"(chunk {request.chunk_months} month(s), {request.concurrency} jobs in flight"
         f"{', resuming' if request.resume else ''})"
     )
-    return meltano_run.run(
+    outcome = meltano_run.run(
         [*args, *EL],
         env=env,
         cwd=root,
         log_path=runtime.log_dir(root) / f"{suffix}.log",
         on_progress=reporter.progress,
     )
+    close_abandoned_runs(server, env, suffix)
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,7 @@ def _sync_one(
                 cwd=root,
                 log_path=log_path,
             )
+            close_abandoned_runs(server, env, suffix)
     except locks.LockBusy as exc:
         return SyncResult(tenant, False, 0, time.monotonic() - started, str(exc))
     seconds = time.monotonic() - started

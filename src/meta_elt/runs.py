@@ -12,6 +12,8 @@ import itertools
 from collections.abc import Iterable
 from pathlib import Path
 
+import psycopg
+
 from meta_elt import locks, marts, meltano_run, migrations, postgres, runtime
 from meta_elt.progress import Reporter
 
@@ -77,6 +79,29 @@ def _migrate_meltano(
                 f"could not prepare Meltano's system database: {failure_line(outcome)} "
                 f"(log: {log_path})"
             )
+
+
+def close_abandoned_runs(server: postgres.Server, env: dict[str, str], suffix: str) -> int:
+    """Mark as failed the Meltano run rows of this state id still marked running.
+
+    Called with the state id's lock held, after its run ended: no run of it can be alive, so a
+    RUNNING row is one whose Meltano died without recording its end (a kill -9, a database
+    outage). Meltano itself would leave it for five minutes, blocking `meltano run` without
+    --force. Returns the number of rows closed."""
+    if "MELTANO_DATABASE_URI" not in env:  # local SQLite state
+        return 0
+    try:
+        with server.connect() as conn:
+            closed = conn.execute(
+                f"update {runtime.MELTANO_SCHEMA}.runs set state = 'FAIL', "
+                "ended_at = (now() at time zone 'utc') "
+                "where job_name = %s and state = 'RUNNING'",
+                (runtime.state_id(env, suffix),),
+            ).rowcount
+            conn.commit()
+    except psycopg.Error:  # the database is down: the next run of this state id closes it
+        return 0
+    return closed
 
 
 def prepare(

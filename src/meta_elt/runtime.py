@@ -27,6 +27,12 @@ def state_id_suffix(kind: str, tenant_id: str, *scope: str) -> str:
     return "-".join([kind, tenant_id, *scope])
 
 
+def state_id(env: dict[str, str], suffix: str) -> str:
+    """The full Meltano state id (and run name) of a ``tap-facebook target-postgres`` run."""
+    environment = env.get("MELTANO_ENVIRONMENT") or "dev"
+    return f"{environment}:tap-facebook-to-target-postgres:{suffix}"
+
+
 def meltano_env(
     server: postgres.Server, root: Path, run_name: str, token_variables: Iterable[str]
 ) -> dict[str, str]:

@@ -16,6 +16,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from meta_elt import runtime
+
 
 def bookmarks(state: dict) -> dict[tuple[str, str], dt.date]:
     """(insights stream, account) → last day known complete, from a Singer state."""
@@ -54,11 +56,9 @@ def start_date(
 
 def state_of(root: Path, env: dict[str, str], suffix: str) -> dict:
     """The Singer state of ``tap-facebook → target-postgres`` runs with this state-id suffix."""
-    environment = env.get("MELTANO_ENVIRONMENT") or "dev"
-    state_id = f"{environment}:tap-facebook-to-target-postgres:{suffix}"
     meltano = Path(env.get("META_ELT_MELTANO") or root / ".venv" / "bin" / "meltano")
     done = subprocess.run(
-        [str(meltano), "state", "get", state_id],
+        [str(meltano), "state", "get", runtime.state_id(env, suffix)],
         cwd=root,
         env=env,
         capture_output=True,
