@@ -369,8 +369,9 @@ def test_bad_parameter_names_it(sb, base_config, run_tap) -> None:
 
 
 def test_rate_limit_is_retried_then_succeeds(sb, base_config, run_tap) -> None:
-    # 4 s of refusals (nominal seconds x time scale) from now, well past the tap's start-up.
-    sb.add_fault({"kind": "rate_limit", "account": ACCOUNT, "seconds": 4000, "code": 80000})
+    # 12 s of refusals (nominal seconds x time scale) from now: past the tap's start-up even on a
+    # loaded machine (make test runs three test workers on two cores).
+    sb.add_fault({"kind": "rate_limit", "account": ACCOUNT, "seconds": 12000, "code": 80000})
     reports = [{"name": "ad", "level": "ad"}]
     run = run_tap({**base_config, "reports": reports, "max_retries": 100})
     assert run.returncode == 0, run.stderr

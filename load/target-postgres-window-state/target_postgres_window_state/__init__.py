@@ -8,21 +8,46 @@ bookmark moves), so draining on a changed STATE loads exactly the windows that s
 and confirms them to Meltano, which saves it at once. ``state_confirm_seconds`` (default 10)
 spaces the drains so a fast run does not pay a transaction per window: a kill redoes at most the
 windows in flight plus that many seconds of loading.
+
+Two more things make the load safe to read while it runs (dbt builds of other runs do):
+- ``_sdc_batched_at`` is stamped when a batch is loaded, not when its first record arrived. dbt's
+  incremental marts take rows loaded after their high-water mark; a batch stamped at its start
+  but committed minutes later, after another run's newer rows were built, would be skipped
+  forever. Stamped at load, it lags its commit by the drain alone, which the scheduled build's
+  ``meta_load_lookback_minutes`` covers.
+- ``insights_windows`` is loaded after the insights rows of the same drain, so no reader sees a
+  window marked synced before its rows are there.
 """
 
 from __future__ import annotations
 
+import datetime
 import time
 
+from target_postgres.sinks import PostgresSink
 from target_postgres.target import TargetPostgres
 
 DEFAULT_CONFIRM_SECONDS = 10.0
+#: The tap's record of completed windows: loaded after the rows it vouches for.
+WINDOWS_STREAM = "insights_windows"
+
+
+class LoadStampedPostgresSink(PostgresSink):
+    """PostgresSink whose ``_sdc_batched_at`` is the time the batch is loaded."""
+
+    def process_batch(self, context: dict) -> None:
+        loaded_at = datetime.datetime.now(tz=datetime.timezone.utc).isoformat()
+        for record in context.get("records") or []:
+            if "_sdc_batched_at" in record:
+                record["_sdc_batched_at"] = loaded_at
+        super().process_batch(context)
 
 
 class TargetPostgresWindowState(TargetPostgres):
     """MeltanoLabs' target-postgres, draining (and so confirming) on each changed STATE."""
 
     name = "target-postgres"
+    default_sink_class = LoadStampedPostgresSink
     config_jsonschema = {
         **TargetPostgres.config_jsonschema,
         "properties": {
@@ -46,5 +71,15 @@ class TargetPostgresWindowState(TargetPostgres):
         super()._process_state_message(message_dict)
         interval = float(self.config.get("state_confirm_seconds", DEFAULT_CONFIRM_SECONDS))
         if changed and time.monotonic() - self._last_confirmed >= interval:
-            self.drain_all()  # loads every sink, then writes the latest STATE
+            self._drain_rows_first()
+            self.drain_all()  # the windows the rows complete, then the latest STATE
             self._last_confirmed = time.monotonic()
+
+    def process_endofpipe(self) -> None:
+        self._drain_rows_first()
+        super().process_endofpipe()
+
+    def _drain_rows_first(self) -> None:
+        for sink in list(self._sinks_active.values()):
+            if sink.stream_name != WINDOWS_STREAM:
+                self.drain_one(sink)
