@@ -16,7 +16,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from meta_elt.tenants import Tenant, tap_settings
+import yaml
+
+from meta_elt.tenants import EXTRACTOR_FILE, Tenant
 
 TIMEOUT_SECONDS = 15
 
@@ -35,7 +37,9 @@ class ApiUnreachable(RuntimeError):
 
 def api_base(root: Path) -> str:
     """``<api_url>/<api_version>`` from the environment, else the extractor's declared defaults."""
-    defaults = {s["name"]: s.get("value") for s in tap_settings(root)}
+    data = yaml.safe_load((root / EXTRACTOR_FILE).read_text()) or {}
+    tap = next(p for p in data["plugins"]["extractors"] if p["name"] == "tap-facebook")
+    defaults = {s["name"]: s.get("value") for s in tap["settings"]}
     url = os.environ.get("TAP_FACEBOOK_API_URL") or str(defaults["api_url"])
     version = os.environ.get("TAP_FACEBOOK_API_VERSION") or str(defaults["api_version"])
     return f"{url.rstrip('/')}/{version}"

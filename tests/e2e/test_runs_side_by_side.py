@@ -221,8 +221,7 @@ def test_a_second_backfill_of_the_same_range_is_refused_naming_the_holder(stack:
     ]  # fmt: skip
     log = ROOT / ".meltano/logs/meta-elt" / f"backfill-{SURF}-{account}-{SINCE}-{UNTIL}.log"
     log.unlink(missing_ok=True)
-    # Slow enough (6 windows of at least 1.5 s) to still hold its lock when the second starts.
-    first = stack.start(*args, TAP_FACEBOOK_POLL_INTERVAL="1.5")
+    first = stack.start(*args, TAP_FACEBOOK_POLL_INTERVAL="0.3")
     deadline = time.monotonic() + 120
     while not (log.exists() and "Planned" in log.read_text()):
         assert first.poll() is None and time.monotonic() < deadline
