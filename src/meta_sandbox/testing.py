@@ -135,6 +135,10 @@ class SandboxServer:
     def add_fault(self, rule: dict[str, Any]) -> str:
         return self._admin("POST", "faults", rule)["id"]
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The active rules, each with how often it has ``fired``."""
+        return self._admin("GET", "faults")["faults"]
+
     def clear_faults(self) -> None:
         self._admin("DELETE", "faults")
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from decimal import Decimal
 
+import psycopg
 import pytest
 import yaml
 
@@ -24,7 +25,7 @@ UNTIL = SANDBOX_TODAY - dt.timedelta(days=1)
 SINCE = UNTIL - dt.timedelta(days=180)
 TENANT = "e3a1c5d7-9b2f-4e6a-8c0d-1f2e3d4c5b6a"
 ACCOUNT = "act_600001"
-RESTART_AFTER = 9  # windows done (of 3 reports x 7 windows)
+LOADED_BEFORE_OUTAGE = 3  # windows loaded (of 3 reports x 7 windows)
 
 
 def _pg_ctl(embedded: postgres.EmbeddedPostgres, *args: str) -> None:
@@ -35,6 +36,19 @@ def _pg_ctl(embedded: postgres.EmbeddedPostgres, *args: str) -> None:
         stderr=subprocess.DEVNULL,
         **embedded._run_as(),
     )
+
+
+def _windows_loaded(server: postgres.Server) -> int:
+    """Windows whose rows are committed (the loader writes a window after its rows)."""
+    try:
+        with server.connect() as conn:
+            return conn.execute(
+                "select count(*) from raw_meta.insights_windows "
+                "where tenant_id = %s and account_id = %s",
+                (TENANT, ACCOUNT),
+            ).fetchone()[0]
+    except psycopg.errors.UndefinedTable:
+        return 0
 
 
 def _outage(embedded: postgres.EmbeddedPostgres, kind: str) -> None:
@@ -94,28 +108,28 @@ def test_a_postgres_outage_mid_run_fails_in_one_line_and_resumes_exactly(tmp_pat
                 args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
             deadline = time.monotonic() + 240
-            while (log.read_text() if log.exists() else "").count("Window done:") < RESTART_AFTER:
+            while _windows_loaded(server) < LOADED_BEFORE_OUTAGE:
                 assert proc.poll() is None, proc.communicate()[1][-2000:]
-                assert time.monotonic() < deadline, "too few windows completed in time"
-                time.sleep(0.02)
-            text = log.read_text()
-            done_at_restart = text.count("Window done:")
-            total = int(re.findall(r"windows \d+/(\d+)", text)[-1])
+                assert time.monotonic() < deadline, "too few windows loaded in time"
+                time.sleep(0.1)
+            total = int(re.findall(r"windows \d+/(\d+)", log.read_text())[-1])
             _outage(embedded, kind)
             _, stderr = proc.communicate(timeout=300)
             if proc.returncode != 0:  # it may also have ridden it out
                 errors = [line for line in stderr.splitlines() if "error:" in line]
                 assert len(errors) == 1, stderr[-3000:]
 
+            loaded = _windows_loaded(server)
             sandbox.reset_stats()
             resumed = subprocess.run(
                 [*args, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True
             )
             assert resumed.returncode == 0, resumed.stderr[-3000:]
             redone = sandbox.stats()["jobs_created"]
-            # The windows not done at the restart, the one in flight, and a few seconds' worth
-            # (at most 6 windows of 0.5 s) done but not yet loaded when the database went away.
-            assert redone <= total - done_at_restart + 1 + 6, (redone, total, done_at_restart)
+            # Exactly the windows whose rows had not been committed, plus at most the one whose
+            # rows were committed but whose state Meltano could not save as the database went.
+            # How far the loader trailed the tap depends on load: it is measured, not bounded.
+            assert total - loaded <= redone <= total - loaded + 1, (redone, total, loaded)
             served = sandbox.truth(account=ACCOUNT, level="ad", since=str(SINCE), until=until)
         truth = {(r["ad_id"], r["date_start"]): Decimal(r["spend"]) for r in served}
         with server.connect() as conn:

@@ -221,11 +221,17 @@ def test_a_second_backfill_of_the_same_range_is_refused_naming_the_holder(stack:
     ]  # fmt: skip
     log = ROOT / ".meltano/logs/meta-elt" / f"backfill-{SURF}-{account}-{SINCE}-{UNTIL}.log"
     log.unlink(missing_ok=True)
-    first = stack.start(*args, TAP_FACEBOOK_POLL_INTERVAL="0.3")
-    deadline = time.monotonic() + 120
-    while not (log.exists() and "Planned" in log.read_text()):
-        assert first.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    # The first run's first job hangs until the tap's job timeout splits it: the first run holds
+    # its lock from before that job until well after the second has been refused.
+    hang = stack.sandbox.add_fault({"kind": "hang_jobs", "account": account, "count": 1})
+    try:
+        first = stack.start(*args, TAP_FACEBOOK_JOB_TIMEOUT="45")
+        deadline = time.monotonic() + 120
+        while not any(f["id"] == hang and f["fired"] for f in stack.sandbox.faults()):
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        stack.sandbox.clear_faults()
     second = stack.meta_elt(*args)
     _, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr[-3000:]

@@ -179,12 +179,19 @@ def _observe(root_pid: int, seen: dict[int, tuple[str, bytes]]) -> None:
 
 
 def _files_holding(token: str, since: float) -> list[Path]:
-    """Files written since ``since`` under the project tree and the temp dir that hold ``token``."""
+    """Files written since ``since`` under the project tree and the temp dir that hold ``token``
+    (other checkouts of the project under the temp dir excepted)."""
     needle = token.encode()
     hits = []
     for top in (ROOT, Path(tempfile.gettempdir())):
         for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = [d for d in dirnames if d not in (".git", ".venv")]
+            # Skip version control, virtualenvs and other checkouts of this project (their test
+            # sources and bytecode hold these very constants).
+            dirnames[:] = [
+                d
+                for d in dirnames
+                if d not in (".git", ".venv") and not (Path(dirpath, d, ".git").exists())
+            ]
             for name in filenames:
                 path = Path(dirpath) / name
                 try:
