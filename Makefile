@@ -7,7 +7,6 @@ BIN := $(VENV)/bin
 MELTANO := $(BIN)/meltano
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
-export META_RAW_SCHEMA ?= raw_meta
 TEST_DATABASE ?= meta_elt_test
 PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml transform/*.meltano.yml \
 	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml \
@@ -27,9 +26,10 @@ $(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml
 	$(BIN)/uv sync --frozen --quiet
 	touch $@
 
-# Meltano's plugin venvs (pins + constraints files under plugins/; no Meltano Hub).
+# Meltano's plugin venvs (pins + constraints files under plugins/; no Meltano Hub). Installing
+# needs no state, so no PostgreSQL: a scratch SQLite system database stands in for meltano.yml's.
 .meltano/.installed: $(BIN)/.synced $(PLUGIN_FILES)
-	$(MELTANO) install
+	MELTANO_DATABASE_URI=sqlite:///$(CURDIR)/.meltano/install.db $(MELTANO) install
 	touch $@
 
 install: .meltano/.installed

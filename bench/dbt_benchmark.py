@@ -308,7 +308,10 @@ def main() -> None:
     args = parser.parse_args()
 
     dbt = find_dbt(args.dbt)
-    env = os.environ | {"META_RAW_SCHEMA": args.raw_schema, "DBT_TARGET_SCHEMA": args.target_schema}
+    env = os.environ | {
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": args.raw_schema,
+        "DBT_TARGET_SCHEMA": args.target_schema,
+    }
     with connect() as conn:
         cur = conn.cursor()
         cur.execute("select current_date - 2, current_database()")

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from meta_elt import postgres
+from tests.support import ROOT
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[postgres.Server]:
     """The project's PostgreSQL (PG* from `meta-elt with-postgres`, else local or embedded)."""
     with postgres.provide(os.environ.get("PGDATABASE", "meta_elt_test")) as server:
+        # Meltano's system database is in this database (meltano.yml): bring it up to date once,
+        # under meta-elt's lock, before any test runs plain `meltano`.
+        migrated = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "meta-elt"), "migrate"],
+            env={**os.environ, **server.libpq_env()},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert migrated.returncode == 0, migrated.stderr[-2000:]
         yield server
 
 

@@ -35,7 +35,7 @@ def test_singer_fixture_lands_through_meltano(pg_server: postgres.Server, scratc
         "invoke",
         "target-postgres",
         server=pg_server,
-        env={"META_RAW_SCHEMA": scratch_schema},
+        env={"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": scratch_schema},
         stdin=RAW_FIXTURE.read_bytes(),
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
@@ -65,7 +65,7 @@ def test_reloading_the_fixture_upserts_instead_of_duplicating(
             "invoke",
             "target-postgres",
             server=pg_server,
-            env={"META_RAW_SCHEMA": scratch_schema},
+            env={"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": scratch_schema},
             stdin=RAW_FIXTURE.read_bytes(),
         )
         assert done.returncode == 0, done.stderr.decode()[-3000:]

@@ -16,9 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from meta_elt.tenants import EXTRACTOR_FILE, Tenant
+from meta_elt.tenants import Tenant, tap_settings
 
 TIMEOUT_SECONDS = 15
 
@@ -37,9 +35,7 @@ class ApiUnreachable(RuntimeError):
 
 def api_base(root: Path) -> str:
     """``<api_url>/<api_version>`` from the environment, else the extractor's declared defaults."""
-    data = yaml.safe_load((root / EXTRACTOR_FILE).read_text()) or {}
-    tap = next(p for p in data["plugins"]["extractors"] if p["name"] == "tap-facebook")
-    defaults = {s["name"]: s.get("value") for s in tap["settings"]}
+    defaults = {s["name"]: s.get("value") for s in tap_settings(root)}
     url = os.environ.get("TAP_FACEBOOK_API_URL") or str(defaults["api_url"])
     version = os.environ.get("TAP_FACEBOOK_API_VERSION") or str(defaults["api_version"])
     return f"{url.rstrip('/')}/{version}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from meta_elt import commands, demo, inputs, locks, postgres, tenants
+from meta_elt import commands, demo, env_file, inputs, locks, postgres, tenants
 from meta_elt.progress import Reporter
 
 
@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meta-elt",
         description="Meta Ads insights ELT on Meltano + dbt: backfill, daily sync, verification.",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="variables to read, as Meltano reads them (default: the project's .env); "
+        "variables already set win",
     )
     sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
 
@@ -199,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="meta-elt: %(message)s")
     args = build_parser().parse_args(argv)
+    chosen = args.env_file or postgres.project_root() / ".env"
+    if args.env_file and not chosen.is_file():
+        print(
+            f"meta-elt: error: --env-file {chosen}: no such file; give an existing file",
+            file=sys.stderr,
+        )
+        return 2
+    env_file.load(chosen)
     return int(args.func(args))
 
 

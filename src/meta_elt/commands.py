@@ -21,17 +21,16 @@ from meta_elt import (
     meltano_run,
     postgres,
     runtime,
-    secrets,
     sync_plan,
     tenants,
 )
 from meta_elt.progress import Reporter
 from meta_elt.runs import (
     DBT_COVERAGE,
-    EL,
     CommandError,
     build_marts,
-    close_abandoned_runs,
+    extract_load,
+    extraction,
     failure_line,
     prepare,
     run_dbt,
@@ -130,22 +129,42 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
         request.since.isoformat(),
         request.until.isoformat(),
     )
-    purpose = f"backfill {request.account} {request.since}..{request.until}"
     log_path = runtime.log_dir(root) / f"{suffix}.log"
     with postgres.provide() as server:
         reporter.info(f"PostgreSQL {server.describe()}")
+        prepare(server, root, token_variables, reporter)
         # The same range: refused (naming the holder). Another range of the account: waits.
-        with locks.hold(server, [f"state:{suffix}"], purpose, force=request.force):
-            prepare(server, root, token_variables, reporter)
-            with (
-                locks.hold(
-                    server, [f"extract:{tenant.id}:{request.account}"], purpose, wait=reporter.info
-                ),
-                secrets.TokenBroker(tenant.token() or "") as broker,
-            ):
-                outcome = _backfill_run(
-                    request, tenant, server, root, suffix, token_variables, broker, reporter
-                )
+        with extraction(
+            server,
+            root,
+            tenant,
+            suffix,
+            accounts=[request.account],
+            token_variables=token_variables,
+            purpose=f"backfill {request.account} {request.since}..{request.until}",
+            reporter=reporter,
+            start=request.since,
+            end=request.until,
+            extra={
+                "chunk_months": request.chunk_months,
+                "max_concurrent_jobs": request.concurrency,
+                "lookback_days": 0,
+            },
+            force=request.force,
+        ) as env:
+            reporter.info(
+                f"backfill {tenant.id} {request.account} {request.since}..{request.until} "
+                f"(chunk {request.chunk_months} month(s), {request.concurrency} jobs in flight"
+                f"{', resuming' if request.resume else ''})"
+            )
+            outcome = extract_load(
+                server,
+                root,
+                env,
+                suffix,
+                full_refresh=not request.resume,
+                on_progress=reporter.progress,
+            )
         reporter.done()
         if outcome.returncode != 0:
             raise CommandError(
@@ -165,54 +184,6 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
             f"{outcome.progress.rows:,} rows extracted in {outcome.progress.windows_done} windows"
         )
     return 0
-
-
-def _backfill_run(
-    request: BackfillRequest,
-    tenant: tenants.Tenant,
-    server: postgres.Server,
-    root: Path,
-    suffix: str,
-    token_variables: set[str],
-    broker: secrets.TokenBroker,
-    reporter: Reporter,
-) -> meltano_run.RunOutcome:
-    """The backfill's extract and load (its locks are held by the caller)."""
-    env = runtime.tap_env(
-        server,
-        root,
-        suffix,
-        tenant,
-        token_variables=token_variables,
-        token_file=broker.path,
-        accounts=[request.account],
-        start=request.since,
-        end=request.until,
-        extra={
-            "chunk_months": request.chunk_months,
-            "max_concurrent_jobs": request.concurrency,
-            "lookback_days": 0,
-        },
-    )
-    # --force: the state lock proves no other run of this state id is alive, so a run record
-    # left "running" by a killed backfill must not block its resumption.
-    args = ["run", "--force", "--state-id-suffix", suffix]
-    if not request.resume:
-        args.append("--full-refresh")
-    reporter.info(
-        f"backfill {tenant.id} {request.account} {request.since}..{request.until} "
-        f"(chunk {request.chunk_months} month(s), {request.concurrency} jobs in flight"
-        f"{', resuming' if request.resume else ''})"
-    )
-    outcome = meltano_run.run(
-        [*args, *EL],
-        env=env,
-        cwd=root,
-        log_path=runtime.log_dir(root) / f"{suffix}.log",
-        on_progress=reporter.progress,
-    )
-    close_abandoned_runs(server, env, suffix)
-    return outcome
 
 
 @dataclass(frozen=True)
@@ -236,31 +207,20 @@ def _sync_one(
     """One tenant's incremental extract of its readable accounts."""
     started = time.monotonic()
     suffix = runtime.state_id_suffix("sync", tenant.id)
-    purpose = f"sync {tenant.name}"
-    log_path = runtime.log_dir(root) / f"sync-{tenant.id}.log"
     try:
-        with (
-            locks.hold(server, [f"state:{suffix}"], purpose),
-            locks.hold(
-                server,
-                [f"extract:{tenant.id}:{account}" for account in readable],
-                purpose,
-                wait=reporter.info,
-            ),
-            secrets.TokenBroker(tenant.token() or "") as broker,
-        ):
-            env = runtime.tap_env(
-                server,
-                root,
-                suffix,
-                tenant,
-                token_variables=token_variables,
-                token_file=broker.path,
-                accounts=readable,
-                start=None,
-                end=None,
-                extra={"lookback_days": lookback},
-            )
+        with extraction(
+            server,
+            root,
+            tenant,
+            suffix,
+            accounts=readable,
+            token_variables=token_variables,
+            purpose=f"sync {tenant.name}",
+            reporter=reporter,
+            start=None,
+            end=None,
+            extra={"lookback_days": lookback},
+        ) as env:
             start = sync_plan.start_date(
                 sync_plan.state_of(root, env, suffix),
                 readable,
@@ -270,15 +230,7 @@ def _sync_one(
             )
             env["TAP_FACEBOOK_START_DATE"] = start.isoformat()
             reporter.info(f"sync {tenant.id} ({tenant.name}): {', '.join(readable)} from {start}")
-            # --force: the state lock proves no other sync of this tenant is alive, so a run
-            # record left "running" by a killed sync must not block this one.
-            outcome = meltano_run.run(
-                ["run", "--force", "--state-id-suffix", suffix, *EL],
-                env=env,
-                cwd=root,
-                log_path=log_path,
-            )
-            close_abandoned_runs(server, env, suffix)
+            outcome = extract_load(server, root, env, suffix)
     except locks.LockBusy as exc:
         return SyncResult(tenant, False, 0, time.monotonic() - started, str(exc))
     seconds = time.monotonic() - started

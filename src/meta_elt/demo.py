@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tap_meta_insights.config import add_months
 
-from meta_elt import postgres, report, secrets, tenants
+from meta_elt import meltano_run, postgres, report, secrets, tenants
 
 #: The demo's own database (never PGDATABASE: a demo must not write into real data). Each run
 #: resets the schemas the demo creates in it, so every demo starts from scratch.
@@ -106,10 +106,11 @@ def _meta_elt(root: Path, *args: str) -> None:
 
 def _meltano(root: Path, token_variables: set[str], *args: str) -> None:
     print("$ meltano " + " ".join(args), flush=True)
+    env = secrets.scrubbed_env(os.environ, token_variables)  # dbt needs no token
     done = subprocess.run(
-        [str(root / ".venv" / "bin" / "meltano"), *args],
+        [*meltano_run.command(root, env), *args],
         cwd=root,
-        env=secrets.scrubbed_env(os.environ, token_variables),  # dbt needs no token
+        env=env,
         check=False,
     )
     if done.returncode != 0:

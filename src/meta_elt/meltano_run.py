@@ -9,7 +9,6 @@ not a terminal) and the telling error line when the run fails.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meta_elt import children
+from meta_elt import children, env_file
 
 _WINDOW_DONE = re.compile(
     r"Window done: insights_(?P<report>\S+) (?P<account>\S+) "
@@ -123,6 +122,12 @@ class RunOutcome:
     log_path: Path
 
 
+def command(root: Path, env: dict[str, str]) -> list[str]:
+    """The project's ``meltano``, told not to read `.env` again (see env_file)."""
+    meltano = env.get("META_ELT_MELTANO") or str(root / ".venv" / "bin" / "meltano")
+    return [meltano, *env_file.MELTANO_ENV_FILE_ARGS]
+
+
 def run(
     meltano_args: list[str],
     *,
@@ -132,14 +137,13 @@ def run(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunOutcome:
     """Run ``meltano --log-format=json <args>``; stream its log to ``log_path``."""
-    meltano = Path(os.environ.get("META_ELT_MELTANO") or cwd / ".venv" / "bin" / "meltano")
     progress = Progress()
     tail: deque[str] = deque(maxlen=40)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with (
         log_path.open("w", encoding="utf-8") as log_file,
         children.guarded(
-            [str(meltano), "--log-format=json", *meltano_args],
+            [*command(cwd, env), "--log-format=json", *meltano_args],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,

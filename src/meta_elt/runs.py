@@ -7,15 +7,18 @@ target and log directories, so backfills and syncs started side by side all succ
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import importlib.resources
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import psycopg
 
-from meta_elt import locks, marts, meltano_run, migrations, postgres, runtime
-from meta_elt.progress import Reporter
+from meta_elt import locks, marts, meltano_run, migrations, postgres, runtime, secrets
+from meta_elt.progress import Progress, Reporter
+from meta_elt.tenants import Tenant
 
 EL = ["tap-facebook", "target-postgres"]
 DBT_BUILD = "dbt-postgres:build_meta"
@@ -56,7 +59,7 @@ def _migrate_meltano(
     """Meltano migrates its system database when a command starts; two first runs at once race
     on it. One run migrates it here, under a lock, and the others find it current."""
     env = runtime.meltano_env(server, root, f"migrate-{server.database}", token_variables)
-    if "MELTANO_DATABASE_URI" not in env:  # local SQLite state: nothing shared to migrate
+    if not runtime.system_database_is_project(env):  # Meltano migrates what it was given
         return
     with locks.hold(server, ["meltano-system-db"], "migrate Meltano", wait=reporter.info):
         with server.connect() as conn:
@@ -81,6 +84,78 @@ def _migrate_meltano(
             )
 
 
+@contextlib.contextmanager
+def extraction(
+    server: postgres.Server,
+    root: Path,
+    tenant: Tenant,
+    suffix: str,
+    *,
+    accounts: list[str],
+    token_variables: Iterable[str],
+    purpose: str,
+    reporter: Reporter,
+    start: dt.date | None,
+    end: dt.date | None,
+    extra: dict[str, object],
+    force: bool = False,
+) -> Iterator[dict[str, str]]:
+    """What one tenant's extract and load holds while it runs, and its environment.
+
+    The state id's lock (a second run of the same work is refused, naming the holder; ``force``
+    ends a stuck holder), each account's extract lock (another run of the account is waited
+    for), and the tenant's token served to its tap alone (secrets.TokenBroker)."""
+    with (
+        locks.hold(server, [f"state:{suffix}"], purpose, force=force),
+        locks.hold(
+            server,
+            [f"extract:{tenant.id}:{account}" for account in accounts],
+            purpose,
+            wait=reporter.info,
+        ),
+        secrets.TokenBroker(tenant.token() or "") as broker,
+    ):
+        yield runtime.tap_env(
+            server,
+            root,
+            suffix,
+            tenant,
+            token_variables=token_variables,
+            token_file=broker.path,
+            accounts=accounts,
+            start=start,
+            end=end,
+            extra=extra,
+        )
+
+
+def extract_load(
+    server: postgres.Server,
+    root: Path,
+    env: dict[str, str],
+    suffix: str,
+    *,
+    full_refresh: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> meltano_run.RunOutcome:
+    """``meltano run tap-facebook target-postgres`` under this state id (inside `extraction`).
+
+    --force: the state lock proves no other run of this state id is alive, so a run row left
+    RUNNING by a killed run must not block this one; that row is closed afterwards."""
+    args = ["run", "--force", "--state-id-suffix", suffix]
+    if full_refresh:
+        args.append("--full-refresh")
+    outcome = meltano_run.run(
+        [*args, *EL],
+        env=env,
+        cwd=root,
+        log_path=runtime.log_dir(root) / f"{suffix}.log",
+        on_progress=on_progress,
+    )
+    close_abandoned_runs(server, env, suffix)
+    return outcome
+
+
 def close_abandoned_runs(server: postgres.Server, env: dict[str, str], suffix: str) -> int:
     """Mark as failed the Meltano run rows of this state id still marked running.
 
@@ -88,7 +163,7 @@ def close_abandoned_runs(server: postgres.Server, env: dict[str, str], suffix: s
     RUNNING row is one whose Meltano died without recording its end (a kill -9, a database
     outage). Meltano itself would leave it for five minutes, blocking `meltano run` without
     --force. Returns the number of rows closed."""
-    if "MELTANO_DATABASE_URI" not in env:  # local SQLite state
+    if not runtime.system_database_is_project(env):
         return 0
     try:
         with server.connect() as conn:

@@ -13,10 +13,12 @@ from pathlib import Path
 from meta_elt import postgres, secrets
 from meta_elt.tenants import Tenant
 
-#: Meltano's system database (state, run history) lives in this schema of the project database,
-#: so state survives the machine and parallel runs don't contend for a SQLite file.
-#: META_ELT_MELTANO_STATE=local keeps Meltano's default (.meltano/meltano.db).
+#: Meltano's system database (state, run history) lives in this schema of the project database
+#: (meltano.yml's database_uri), so state survives the machine, parallel runs don't contend for a
+#: SQLite file, and plain `meltano` sees the same state as meta-elt.
 MELTANO_SCHEMA = "meltano"
+#: The loader's raw schema setting, as Meltano names it; dbt reads the same variable.
+RAW_SCHEMA_VARIABLE = "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"
 
 
 def state_id_suffix(kind: str, tenant_id: str, *scope: str) -> str:
@@ -44,11 +46,14 @@ def meltano_env(
     env["MELTANO_SYS_DIR_ROOT"] = str(workdir)
     env["DBT_TARGET_PATH"] = str(workdir / "dbt" / "target")
     env["DBT_LOG_PATH"] = str(workdir / "dbt" / "logs")
-    env["META_RAW_SCHEMA"] = raw_schema()
     env.setdefault("MELTANO_SEND_ANONYMOUS_USAGE_STATS", "false")
-    if env.get("META_ELT_MELTANO_STATE", "postgres").lower() != "local":
-        env["MELTANO_DATABASE_URI"] = meltano_database_uri(server)
     return env
+
+
+def system_database_is_project(env: dict[str, str]) -> bool:
+    """Whether Meltano keeps its system database in the project database's ``meltano`` schema
+    (meltano.yml's database_uri), not elsewhere through MELTANO_DATABASE_URI."""
+    return not env.get("MELTANO_DATABASE_URI")
 
 
 def tap_env(
@@ -83,14 +88,10 @@ def tap_env(
     return env
 
 
-def meltano_database_uri(server: postgres.Server) -> str:
-    """No credentials in the URI: libpq takes host, port, user and password from PG*."""
-    return f"postgresql+psycopg:///{server.database}?options=-csearch_path%3D{MELTANO_SCHEMA}"
-
-
 def raw_schema() -> str:
-    """Where target-postgres writes (META_RAW_SCHEMA, default raw_meta)."""
-    return os.environ.get("META_RAW_SCHEMA") or "raw_meta"
+    """Where target-postgres writes: its default_target_schema setting (Meltano's variable
+    TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA, default raw_meta in load/loaders.meltano.yml)."""
+    return os.environ.get(RAW_SCHEMA_VARIABLE) or "raw_meta"
 
 
 def prepare_state_schema(server: postgres.Server) -> None:

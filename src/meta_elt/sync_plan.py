@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from meta_elt import runtime
+from meta_elt import meltano_run, runtime
 
 
 def bookmarks(state: dict) -> dict[tuple[str, str], dt.date]:
@@ -56,9 +56,8 @@ def start_date(
 
 def state_of(root: Path, env: dict[str, str], suffix: str) -> dict:
     """The Singer state of ``tap-facebook → target-postgres`` runs with this state-id suffix."""
-    meltano = Path(env.get("META_ELT_MELTANO") or root / ".venv" / "bin" / "meltano")
     done = subprocess.run(
-        [str(meltano), "state", "get", runtime.state_id(env, suffix)],
+        [*meltano_run.command(root, env), "state", "get", runtime.state_id(env, suffix)],
         cwd=root,
         env=env,
         capture_output=True,

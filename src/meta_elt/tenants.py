@@ -63,12 +63,18 @@ def registry_path(root: Path) -> Path:
     return Path(os.environ.get("META_ELT_TENANTS") or root / "orchestrate" / "tenants.yml")
 
 
-def tap_setting_kinds(root: Path) -> dict[str, str]:
-    """Setting name → Meltano ``kind`` of every setting the extractor declares."""
+def tap_settings(root: Path) -> list[dict]:
+    """The settings the extractor ``tap-facebook`` declares (name, kind, value...): the one list
+    of them, read by the registry check and by `tenants check` (API URL and version)."""
     data = yaml.safe_load((root / EXTRACTOR_FILE).read_text()) or {}
     extractors = (data.get("plugins") or {}).get("extractors") or []
     tap = next(p for p in extractors if p.get("name") == "tap-facebook")
-    return {s["name"]: str(s.get("kind") or "string") for s in tap.get("settings") or []}
+    return list(tap.get("settings") or [])
+
+
+def tap_setting_kinds(root: Path) -> dict[str, str]:
+    """Setting name → Meltano ``kind`` of every setting the extractor declares."""
+    return {s["name"]: str(s.get("kind") or "string") for s in tap_settings(root)}
 
 
 def _kind_ok(kind: str, value: object) -> bool:

@@ -64,7 +64,9 @@ SDC = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path")
-    parser.add_argument("--schema", default=os.environ.get("META_RAW_SCHEMA", "raw_meta"))
+    parser.add_argument(
+        "--schema", default=os.environ.get("TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA", "raw_meta")
+    )
     parser.add_argument("--append", action="store_true", help="keep every version of a key")
     args = parser.parse_args()
 
