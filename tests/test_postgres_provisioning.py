@@ -38,6 +38,17 @@ def test_environment_server_that_does_not_answer_gives_a_clear_error(monkeypatch
         pass
 
 
+def test_a_required_external_server_never_falls_back(monkeypatch):
+    """A cron job that lost PGHOST fails instead of writing to a local or embedded server."""
+    monkeypatch.delenv("PGHOST", raising=False)
+    monkeypatch.setenv(postgres.REQUIRE_VARIABLE, "1")
+    with (
+        pytest.raises(postgres.PostgresUnavailable, match=r"PGHOST is not set and .* set PGHOST"),
+        postgres.provide("meta_elt_unused"),
+    ):
+        pass
+
+
 def test_with_postgres_embedded_runs_a_command_and_stops_the_server(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["META_ELT_EMBEDDED_PG_DIR"] = str(tmp_path / "pg")

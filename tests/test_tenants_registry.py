@@ -156,3 +156,46 @@ def test_tenants_check_names_unreadable_accounts_and_shared_ones(tmp_path, monke
     assert "NOT READABLE" in lines["act_700003"]
     assert "act_700003 (CHECK_TOKEN_B)" in err.splitlines()[-1]
     assert "check-a" not in err and "check-b" not in err
+
+
+def _two_tenants() -> dict[str, tenants.Tenant]:
+    acme = tenants.Tenant("11111111-2222-4333-8444-555555555555", "Acme", "T_ACME", ("act_10001",))
+    beta = tenants.Tenant("99999999-2222-4333-8444-555555555555", "Beta", "T_BETA", ("act_20002",))
+    return {acme.id: acme, beta.id: beta}
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("acme", "'acme' is the name of tenant 11111111-2222-4333-8444-555555555555, not its id"),
+        ("11111111-2222-4333-8444-555555555556",
+         "did you mean 11111111-2222-4333-8444-555555555555 (Acme)?"),
+        ("not-a-uuid", "--tenant: 'not-a-uuid' is not a UUID"),
+        ("00000000-0000-4000-8000-000000000000", "is not in the tenants registry; add it to"),
+    ],
+)  # fmt: skip
+def test_a_tenant_is_found_by_id_and_a_miss_says_what_was_meant(given, message):
+    registry = _two_tenants()
+    assert tenants.find(registry, "11111111-2222-4333-8444-555555555555").name == "Acme"
+    with pytest.raises(tenants.inputs.BadInput) as caught:
+        tenants.find(registry, given)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("act_20002", "act_20002 belongs to tenant 99999999-2222-4333-8444-555555555555 (Beta), "
+                      "not to 11111111-2222-4333-8444-555555555555 (Acme)"),
+        ("act_10011", "act_10011 is not an account of tenant 11111111-2222-4333-8444-555555555555 "
+                      "(Acme); did you mean act_10001?"),
+        ("act_777", "use one of act_10001, or add it"),
+    ],
+)  # fmt: skip
+def test_an_account_of_another_tenant_or_a_near_miss_is_named(given, message):
+    registry = _two_tenants()
+    acme = registry["11111111-2222-4333-8444-555555555555"]
+    assert tenants.account_of(registry, acme, "act_10001") == "act_10001"
+    with pytest.raises(tenants.inputs.BadInput) as caught:
+        tenants.account_of(registry, acme, given)
+    assert message in str(caught.value)

@@ -43,17 +43,6 @@ def _today() -> dt.date:
     return dt.date.today()
 
 
-def _tenant(registry: dict[str, tenants.Tenant], tenant_id: str) -> tenants.Tenant:
-    tenant = registry.get(tenant_id)
-    if tenant is None:
-        raise inputs.BadInput(
-            "--tenant",
-            f"{tenant_id} is not in the tenants registry",
-            "add it to orchestrate/tenants.yml (or the file in META_ELT_TENANTS)",
-        )
-    return tenant
-
-
 def _for_tenant(message: str, tenant: tenants.Tenant) -> str:
     """The tap's hints name its own setting; meta-elt's operator sets the tenant's variable."""
     return message.replace(
@@ -72,7 +61,7 @@ def _require_token(tenant: tenants.Tenant) -> None:
 
 @dataclass(frozen=True)
 class BackfillRequest:
-    tenant_id: str
+    tenant: str  # as given; tenants.find resolves it
     account: str
     since: dt.date
     until: dt.date
@@ -84,7 +73,7 @@ class BackfillRequest:
 
 def parse_backfill(args) -> BackfillRequest:
     """Validate every input before anything is touched."""
-    tenant_id = inputs.tenant_id(args.tenant)
+    tenant = str(args.tenant)  # looked up, with hints, in the registry (tenants.find)
     account = inputs.account_id(args.account)
     since, until = inputs.date_range(args.since, args.until, _today())
     chunk = inputs.positive_int(args.chunk_size, "--chunk-size", maximum=12)
@@ -92,7 +81,7 @@ def parse_backfill(args) -> BackfillRequest:
         args.concurrency, "--concurrency", maximum=inputs.MAX_CONCURRENCY
     )
     return BackfillRequest(
-        tenant_id, account, since, until, chunk, concurrency, args.resume, args.force
+        tenant, account, since, until, chunk, concurrency, args.resume, args.force
     )
 
 
@@ -107,13 +96,8 @@ def _preflight(root: Path, tenant: tenants.Tenant, accounts: list[str]) -> list[
 
 def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
     registry = tenants.load(tenants.registry_path(root), root)
-    tenant = _tenant(registry, request.tenant_id)
-    if request.account not in tenant.accounts:
-        raise inputs.BadInput(
-            "--account",
-            f"{request.account} is not an account of tenant {tenant.id}",
-            "add it to the tenant's accounts in the tenants registry",
-        )
+    tenant = tenants.find(registry, request.tenant)
+    tenants.account_of(registry, tenant, request.account)
     _require_token(tenant)
     denied = [a for a in _preflight(root, tenant, [request.account]) if not a.readable]
     if denied:
@@ -246,7 +230,7 @@ def parse_sync(args, registry: dict[str, tenants.Tenant]) -> tuple[list[tenants.
     if args.all:
         chosen = list(registry.values())
     elif args.tenant:
-        chosen = [_tenant(registry, inputs.tenant_id(t)) for t in args.tenant]
+        chosen = [tenants.find(registry, t) for t in args.tenant]
     else:
         raise inputs.BadInput("--tenant", "no tenant given", "name one or more, or use --all")
     return chosen, lookback, parallel
@@ -373,7 +357,7 @@ def verify(args, root: Path, reporter: Reporter) -> int:
 def tenants_check(args, root: Path, reporter: Reporter) -> int:
     """Per tenant and account: can the tenant's token read it; which accounts are shared."""
     registry = tenants.load(tenants.registry_path(root), root)
-    chosen = [_tenant(registry, inputs.tenant_id(t)) for t in args.tenant or []] or list(
+    chosen = [tenants.find(registry, t) for t in args.tenant or []] or list(
         registry.values()
     )
     shared = tenants.shared_accounts(registry)

@@ -9,6 +9,9 @@ Resolution order (ARCHITECTURE §5):
    ``.cache/postgres`` in the project (or ``META_ELT_EMBEDDED_PG_DIR``) and started on a free
    TCP port for the duration of the command that needed it.
 
+With ``META_ELT_REQUIRE_PGHOST=1`` (recommended in production) only 1. is used: a missing
+``PGHOST`` fails in one line instead of falling back.
+
 The project's database (``PGDATABASE``, default ``meta_elt``) is created when missing. Nothing
 that the project did not create is ever dropped or rewritten.
 """
@@ -31,6 +34,9 @@ from psycopg import sql
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "meta_elt"
+#: Set (1/true/yes) in production: a missing PGHOST fails instead of falling back to a local or
+#: embedded server (a cron job that lost its environment must not write to a throwaway server).
+REQUIRE_VARIABLE = "META_ELT_REQUIRE_PGHOST"
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 5432
 EMBEDDED_SYSTEM_USER = "embedded_postgres"
@@ -276,6 +282,11 @@ def provide(database: str | None = None, *, prefer_embedded: bool = False) -> It
                 f"{server.user}: {reason}; check PGHOST/PGPORT/PGUSER/PGPASSWORD, or unset PGHOST "
                 "to use a local or embedded server"
             )
+    elif env.get(REQUIRE_VARIABLE, "").lower() in ("1", "true", "yes"):
+        raise PostgresUnavailable(
+            f"PGHOST is not set and {REQUIRE_VARIABLE} is set: no local or embedded server is "
+            "used; set PGHOST (and PGPORT, PGUSER, PGPASSWORD, PGDATABASE) to your PostgreSQL"
+        )
     elif not prefer_embedded and _answers(LOCAL_HOST, LOCAL_PORT, "postgres", ""):
         server = Server(LOCAL_HOST, LOCAL_PORT, "postgres", "", database, "local")
     else:

@@ -206,3 +206,52 @@ def shared_accounts(registry: Mapping[str, Tenant]) -> dict[str, list[Tenant]]:
         for account in tenant.accounts:
             owners.setdefault(account, []).append(tenant)
     return {a: ts for a, ts in owners.items() if len(ts) > 1}
+
+
+def find(registry: Mapping[str, Tenant], value: str, name: str = "--tenant") -> Tenant:
+    """The tenant a command names, by id; a name or a near miss gets a did-you-mean."""
+    wanted = str(value).strip()
+    by_name = [t for t in registry.values() if t.name.casefold() == wanted.casefold()]
+    if by_name:
+        tenant = by_name[0]
+        raise inputs.BadInput(
+            name,
+            f"{wanted!r} is the name of tenant {tenant.id}, not its id",
+            f"did you mean {name} {tenant.id}?",
+        )
+    tenant_id = inputs.tenant_id(wanted, name)
+    if tenant_id in registry:
+        return registry[tenant_id]
+    close = difflib.get_close_matches(tenant_id, list(registry), n=1, cutoff=0.8)
+    fix = (
+        f"did you mean {close[0]} ({registry[close[0]].name})?"
+        if close
+        else "add it to orchestrate/tenants.yml (or the file in META_ELT_TENANTS)"
+    )
+    raise inputs.BadInput(name, f"{tenant_id} is not in the tenants registry", fix)
+
+
+def account_of(
+    registry: Mapping[str, Tenant], tenant: Tenant, account: str, name: str = "--account"
+) -> str:
+    """``account`` when it is one of ``tenant``'s; else which tenant it belongs to, or a near
+    miss among the tenant's accounts."""
+    if account in tenant.accounts:
+        return account
+    owners = [t for t in registry.values() if account in t.accounts]
+    if owners:
+        names = ", ".join(f"{t.id} ({t.name})" for t in owners)
+        raise inputs.BadInput(
+            name,
+            f"{account} belongs to tenant {names}, not to {tenant.id} ({tenant.name})",
+            "use that tenant's id, or add the account to this tenant's accounts in the registry",
+        )
+    close = difflib.get_close_matches(account, list(tenant.accounts), n=1, cutoff=0.75)
+    fix = (
+        f"did you mean {close[0]}?"
+        if close
+        else f"use one of {', '.join(tenant.accounts)}, or add it to the tenant's accounts"
+    )
+    raise inputs.BadInput(
+        name, f"{account} is not an account of tenant {tenant.id} ({tenant.name})", fix
+    )
