@@ -141,15 +141,10 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
                 f"(chunk {request.chunk_months} month(s), {request.concurrency} jobs in flight"
                 f"{', resuming' if request.resume else ''})"
             )
-            outcome = extract_load(
-                server,
-                root,
-                env,
-                suffix,
-                full_refresh=not request.resume,
-                on_progress=reporter.progress,
-            )
-        reporter.done()
+            with reporter.activity(f"backfill {request.account}") as step:
+                outcome = extract_load(
+                    server, root, env, suffix, full_refresh=not request.resume, activity=step
+                )
         if outcome.returncode != 0:
             raise CommandError(
                 f"backfill failed: {_for_tenant(failure_line(outcome), tenant)} (log: {log_path})"
@@ -214,7 +209,8 @@ def _sync_one(
             )
             env["TAP_FACEBOOK_START_DATE"] = start.isoformat()
             reporter.info(f"sync {tenant.id} ({tenant.name}): {', '.join(readable)} from {start}")
-            outcome = extract_load(server, root, env, suffix)
+            with reporter.activity(f"sync {tenant.name}") as step:
+                outcome = extract_load(server, root, env, suffix, activity=step)
     except locks.LockBusy as exc:
         return SyncResult(tenant, False, 0, time.monotonic() - started, str(exc))
     seconds = time.monotonic() - started
@@ -241,6 +237,7 @@ def sync(args, root: Path, reporter: Reporter) -> int:
 
     A tenant without a token, or an account its token cannot read, fails alone: the tenant's
     other accounts and the other tenants go on, and the summary names each failure."""
+    started = time.monotonic()
     registry = tenants.load(tenants.registry_path(root), root)
     chosen, lookback, parallel = parse_sync(args, registry)
     token_variables = tenants.token_variables(registry)
@@ -300,6 +297,11 @@ def sync(args, root: Path, reporter: Reporter) -> int:
             f"{len(failed)} failure(s) in {len(chosen)} tenant(s): "
             + "; ".join(f"{r.tenant.name}: {r.message}" for r in failed)
         )
+    if not failed and build_ok:
+        reporter.info(
+            f"sync done in {meltano_run.clock(time.monotonic() - started)}: {len(results)} "
+            f"tenant(s), {sum(r.rows for r in results):,} rows extracted, marts built and tested"
+        )
     return 1 if failed or not build_ok else 0
 
 
@@ -357,9 +359,7 @@ def verify(args, root: Path, reporter: Reporter) -> int:
 def tenants_check(args, root: Path, reporter: Reporter) -> int:
     """Per tenant and account: can the tenant's token read it; which accounts are shared."""
     registry = tenants.load(tenants.registry_path(root), root)
-    chosen = [tenants.find(registry, t) for t in args.tenant or []] or list(
-        registry.values()
-    )
+    chosen = [tenants.find(registry, t) for t in args.tenant or []] or list(registry.values())
     shared = tenants.shared_accounts(registry)
     try:
         results = access.check(chosen, access.api_base(root))

@@ -135,8 +135,10 @@ def run(
     cwd: Path,
     log_path: Path,
     on_progress: Callable[[Progress], None] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> RunOutcome:
-    """Run ``meltano --log-format=json <args>``; stream its log to ``log_path``."""
+    """Run ``meltano --log-format=json <args>``; stream its log to ``log_path``; tell
+    ``on_progress`` of each window the tap completes and ``on_line`` of each line."""
     progress = Progress()
     tail: deque[str] = deque(maxlen=40)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +162,8 @@ def run(
             log_file.write(message + "\n")
             log_file.flush()
             tail.append(message)
+            if on_line:
+                on_line(message)
             event = progress_event(message)
             if event is not None:
                 progress.update(event)

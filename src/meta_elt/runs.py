@@ -11,13 +11,13 @@ import contextlib
 import datetime as dt
 import importlib.resources
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import psycopg
 
 from meta_elt import locks, marts, meltano_run, migrations, postgres, runtime, secrets
-from meta_elt.progress import Progress, Reporter
+from meta_elt.progress import Activity, Reporter
 from meta_elt.tenants import Tenant
 
 EL = ["tap-facebook", "target-postgres"]
@@ -136,7 +136,7 @@ def extract_load(
     suffix: str,
     *,
     full_refresh: bool = False,
-    on_progress: Callable[[Progress], None] | None = None,
+    activity: Activity | None = None,
 ) -> meltano_run.RunOutcome:
     """``meltano run tap-facebook target-postgres`` under this state id (inside `extraction`).
 
@@ -150,7 +150,7 @@ def extract_load(
         env=env,
         cwd=root,
         log_path=runtime.log_dir(root) / f"{suffix}.log",
-        on_progress=on_progress,
+        on_progress=activity.update if activity else None,
     )
     close_abandoned_runs(server, env, suffix)
     return outcome
@@ -203,8 +203,13 @@ def run_dbt(
     the one dbt target directory of a database is never shared by two runs): (ok, message)."""
     env = runtime.meltano_env(server, root, f"dbt-{server.database}", token_variables)
     log_path = runtime.log_dir(root) / f"{run_name}-dbt.log"
-    with locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info):
-        outcome = meltano_run.run(["invoke", command], env=env, cwd=root, log_path=log_path)
+    with (
+        locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info),
+        reporter.activity(f"dbt {command.split(':')[-1]}") as step,
+    ):
+        outcome = meltano_run.run(
+            ["invoke", command], env=env, cwd=root, log_path=log_path, on_line=step.line_seen
+        )
     if outcome.returncode != 0:
         return False, f"{failure_line(outcome)} (log: {log_path})"
     return True, "ok"

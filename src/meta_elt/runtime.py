@@ -47,6 +47,10 @@ def meltano_env(
     env["DBT_TARGET_PATH"] = str(workdir / "dbt" / "target")
     env["DBT_LOG_PATH"] = str(workdir / "dbt" / "logs")
     env.setdefault("MELTANO_SEND_ANONYMOUS_USAGE_STATS", "false")
+    # The run's log is a file: no ANSI from dbt, and the loader's per-statement INSERT and METRIC
+    # lines below warnings (the tap's window lines are what progress reads). Set them to override.
+    env.setdefault("DBT_USE_COLORS", "false")
+    env.setdefault("TARGET_POSTGRES_LOGLEVEL", "WARNING")
     return env
 
 
