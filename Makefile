@@ -12,12 +12,13 @@ PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml 
 	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml \
 	load/target-postgres-window-state/pyproject.toml
 
-.PHONY: help install test check lint sql-lint dbt-build pytest demo clean
+.PHONY: help install test check lint sql-lint dbt-build pytest demo docs clean
 
 help:
 	@echo "make demo   - the main job end to end on the Graph API sandbox and a local PostgreSQL"
 	@echo "make test   - every check: ruff, dbt build on test data, sqlfluff, pytest"
 	@echo "make install - the project venv (.venv) and Meltano's plugins (.meltano/)"
+	@echo "make docs   - the dbt documentation site on http://127.0.0.1:8580 (after make demo)"
 
 # The project's Python environment, from uv.lock (uv itself is pinned in the lock).
 $(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml
@@ -34,9 +35,10 @@ $(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml
 
 install: .meltano/.installed
 
-# Everything runs against one PostgreSQL provided by `meta-elt with-postgres` (see README).
+# Everything runs against one PostgreSQL provided by `meta-elt with-postgres` (see README), in a
+# database of this run's own (meta_elt_test_<random>, dropped afterwards): runs never collide.
 test: install
-	$(BIN)/meta-elt with-postgres --database $(TEST_DATABASE) -- $(MAKE) --no-print-directory check
+	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- $(MAKE) --no-print-directory check
 
 check: lint dbt-build sql-lint pytest
 
@@ -67,3 +69,9 @@ clean:
 # output/demo-report.html, and stops what it started.
 demo: install
 	$(BIN)/meta-elt demo
+
+# The dbt docs of the marts as the demo built them (lineage, columns, tests, the report as an
+# exposure), on http://127.0.0.1:8580 until Ctrl-C.
+docs: install
+	$(BIN)/meta-elt with-postgres -- bash -c '$(BIN)/meta-elt migrate && \
+		$(MELTANO) invoke dbt-postgres:docs-generate && $(MELTANO) invoke dbt-postgres:docs-serve'

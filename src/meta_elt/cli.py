@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -25,11 +26,19 @@ def _with_postgres(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    database = args.database
+    if args.scratch:  # a name no other run uses; this run created it, so it drops it
+        base = database or os.environ.get("PGDATABASE") or postgres.DEFAULT_DATABASE
+        database = f"{base}_{uuid.uuid4().hex[:8]}"
     try:
-        with postgres.provide(args.database, prefer_embedded=args.embedded) as server:
+        with postgres.provide(database, prefer_embedded=args.embedded) as server:
             print(f"meta-elt: PostgreSQL {server.describe()}", file=sys.stderr, flush=True)
             env = {**os.environ, **server.libpq_env()}
-            return subprocess.run(command, env=env, check=False).returncode
+            try:
+                return subprocess.run(command, env=env, check=False).returncode
+            finally:
+                if args.scratch:
+                    postgres.drop_database(server)
     except postgres.PostgresUnavailable as exc:
         print(f"meta-elt: {exc}", file=sys.stderr)
         return 1
@@ -179,10 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
             "Start the Graph API sandbox (orchestrate/demo/world.yml), backfill 13 months for "
             "every account in the tenants registry, move the sandbox clock a day, sync all "
             "tenants, run the dbt tests, print coverage and spend reconciled against the "
-            "sandbox, and write output/demo-report.html. Uses database meta_elt_demo."
+            "sandbox, and write the HTML report (--report). Uses database meta_elt_demo."
         ),
     )
-    dp.set_defaults(func=lambda _args: demo.main())
+    dp.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="where to write the HTML report (default: output/demo-report.html in the project)",
+    )
+    dp.set_defaults(func=lambda args: demo.main(args.report))
 
     wp = sub.add_parser(
         "with-postgres",
@@ -196,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     wp.add_argument("--database", help="database to use/create (default: PGDATABASE or meta_elt)")
     wp.add_argument(
         "--embedded", action="store_true", help="always use the embedded server (for testing)"
+    )
+    wp.add_argument(
+        "--scratch",
+        action="store_true",
+        help="a database of this run's own (the name plus a random suffix), dropped afterwards",
     )
     wp.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     wp.set_defaults(func=_with_postgres)

@@ -308,6 +308,17 @@ def provide(database: str | None = None, *, prefer_embedded: bool = False) -> It
             embedded.stop()
 
 
+def drop_database(server: Server) -> None:
+    """Drop ``server.database``: only for a database this run created (with-postgres --scratch),
+    never one the project did not create."""
+    with server.connect(database="postgres", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(
+                sql.Identifier(server.database)
+            )
+        )
+
+
 def with_database(server: Server, database: str) -> Server:
     """The same server, another database (created when missing)."""
     other = replace(server, database=database)

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -90,9 +91,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(pg_server: postgres.Server, tmp_path_factory) -> Iterator[Stack]:
-    database = "meta_elt_e2e"
-    with pg_server.connect(database="postgres", autocommit=True) as conn:
-        conn.execute(f"drop database if exists {database} with (force)")  # this test's own
+    database = f"meta_elt_e2e_{uuid.uuid4().hex[:8]}"  # this module's own, dropped afterwards
     server = postgres.with_database(pg_server, database)
     registry = tmp_path_factory.mktemp("registry") / "tenants.yml"
     registry.write_text(
