@@ -12,7 +12,7 @@ PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml 
 	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml \
 	load/target-postgres-window-state/pyproject.toml
 
-.PHONY: help install test check lint sql-lint dbt-build pytest demo docs clean
+.PHONY: help install browser test check lint sql-lint dbt-build pytest demo docs clean
 
 help:
 	@echo "make demo   - the main job end to end on the Graph API sandbox and a local PostgreSQL"
@@ -37,7 +37,12 @@ install: .meltano/.installed
 
 # Everything runs against one PostgreSQL provided by `meta-elt with-postgres` (see README), in a
 # database of this run's own (meta_elt_test_<random>, dropped afterwards): runs never collide.
-test: install
+# Headless Chromium from Debian for the report's browser check (tests/e2e/test_report_browser.py).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+
+test: install browser
 	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- $(MAKE) --no-print-directory check
 
 check: lint dbt-build sql-lint pytest
@@ -68,7 +73,7 @@ clean:
 # The main job end to end on the Graph API sandbox (see README): prints a summary, writes
 # output/demo-report.html, and stops what it started.
 demo: install
-	$(BIN)/meta-elt demo
+	$(BIN)/meta-elt demo $(if $(REPORT),--report $(REPORT))
 
 # The dbt docs of the marts as the demo built them (lineage, columns, tests, the report as an
 # exposure), on http://127.0.0.1:8580 until Ctrl-C.

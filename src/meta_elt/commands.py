@@ -342,7 +342,7 @@ def verify(args, root: Path, reporter: Reporter) -> int:
         )
     reporter.table(
         ["account", "level", "rows", "first date", "last date", "missing days"],
-        [(a, lvl, f"{n:,}", str(f), str(la), str(m)) for a, lvl, n, f, la, m in coverage],
+        [(a, lvl, f"{n:,}", str(f), str(la), str(m)) for a, lvl, n, f, la, m, _ in coverage],
     )
     reporter.table(
         ["account", "level", "action_report_time", "attribution_window", "breakdowns", "rows"],
@@ -350,10 +350,31 @@ def verify(args, root: Path, reporter: Reporter) -> int:
     )
     missing = sum(int(row[5]) for row in coverage)
     if missing:
-        reporter.error(f"{missing} synced day(s) missing from the marts")
+        where = "; ".join(
+            f"{account} {level}: {_dates(dates, int(count))}"
+            for account, level, _, _, _, count, dates in coverage
+            if count
+        )
+        reporter.error(
+            f"{missing} synced day(s) missing from the marts ({where}); rerun a backfill of "
+            "those days (meta-elt backfill --since/--until)"
+        )
         return 1
     reporter.info("every synced day is present at every level")
     return 0
+
+
+def _dates(dates: list[dt.date] | None, count: int) -> str:
+    """The missing days, consecutive ones as ranges (``2026-01-03..2026-01-05``)."""
+    ranges: list[list[dt.date]] = []
+    for day in sorted(dates or []):
+        if ranges and day - ranges[-1][1] == dt.timedelta(days=1):
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    text = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in ranges)
+    shown = len(dates or [])
+    return text + (f" and {count - shown} more" if count > shown else "")
 
 
 def tenants_check(args, root: Path, reporter: Reporter) -> int:

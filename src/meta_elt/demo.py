@@ -105,16 +105,28 @@ def _meta_elt(root: Path, *args: str) -> None:
 
 
 def _meltano(root: Path, token_variables: set[str], *args: str) -> None:
+    """A Meltano command of the demo: its output goes to a log file; the terminal gets dbt's
+    one-line summary (or the output's tail when it fails)."""
     print("$ meltano " + " ".join(args), flush=True)
-    env = secrets.scrubbed_env(os.environ, token_variables)  # dbt needs no token
+    env = {**secrets.scrubbed_env(os.environ, token_variables), "DBT_USE_COLORS": "false"}
     done = subprocess.run(
         [*meltano_run.command(root, env), *args],
         cwd=root,
         env=env,
         check=False,
+        capture_output=True,
+        text=True,
     )
+    output = meltano_run.strip_ansi(done.stdout + done.stderr)
+    log = root / ".meltano" / "logs" / "meta-elt" / f"demo-{args[-1].replace(':', '-')}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(output, encoding="utf-8")
+    lines = output.splitlines()
+    summary = [line.split("  ", 1)[-1].strip() for line in lines if "Done. PASS=" in line]
     if done.returncode != 0:
-        raise SystemExit(f"meta-elt demo: `meltano {' '.join(args)}` failed")
+        print("\n".join(lines[-20:]), file=sys.stderr)
+        raise SystemExit(f"meta-elt demo: `meltano {' '.join(args)}` failed (log: {log})")
+    print(f"  {summary[-1] if summary else 'done'} (log: {log})", flush=True)
 
 
 def _truth_spend(sandbox: Sandbox, account: str, since: dt.date, until: dt.date) -> Decimal:
@@ -129,7 +141,7 @@ def _reset(server: postgres.Server) -> None:
             conn.execute(f"drop schema if exists {schema} cascade")
 
 
-def run(root: Path) -> int:
+def run(root: Path, report_path: Path | None = None) -> int:
     registry = tenants.load(tenants.registry_path(root), root)
     timings = Timings()
     started = time.monotonic()
@@ -169,7 +181,9 @@ def run(root: Path) -> int:
             with server.connect() as conn:
                 rows = report.coverage_rows(conn)
                 daily_spend = report.daily_spend(conn)
-                present = report.days_present(conn)
+                report_data = report.load(conn)
+            clock = sandbox.admin("clock")
+            now = dt.datetime.fromisoformat(str(clock["now"]).replace("Z", "+00:00"))
             reconciliation = []
             for tenant in registry.values():
                 for account in tenant.accounts:
@@ -187,12 +201,14 @@ def run(root: Path) -> int:
 
     ok = report.print_summary(rows, reconciliation)
     path = report.write_html(
-        root / "output" / "demo-report.html",
-        rows,
-        daily_spend,
-        reconciliation,
-        timings.steps,
-        present,
+        report_path or root / "output" / "demo-report.html",
+        report_data,
+        now=now,  # the sandbox's clock: each account's today is its partial day
+        reconciliation=reconciliation,
+        timings=timings.steps,
+        tenant_names={tenant.id: tenant.name for tenant in registry.values()},
+        title="Meta Ads insights: demo report",
+        truth_label="sandbox's truth",
     )
     print(f"\nReport: {path}")
     for name, seconds in timings.steps:
@@ -200,8 +216,8 @@ def run(root: Path) -> int:
     return 0 if ok else 1
 
 
-def main() -> int:
-    return run(postgres.project_root())
+def main(report_path: Path | None = None) -> int:
+    return run(postgres.project_root(), report_path)
 
 
 if __name__ == "__main__":

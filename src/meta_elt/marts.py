@@ -95,7 +95,7 @@ def verification(
     params = {"tenant": tenant_id, "accounts": accounts}
     coverage = conn.execute(
         f"""
-        select ad_account_id, level, rows, first_date, last_date, missing_days
+        select ad_account_id, level, rows, first_date, last_date, missing_days, missing_dates
         from "{schema}".meta_insights_coverage
         where tenant_id::text = %(tenant)s {account_filter}
         order by 1, 2

@@ -106,6 +106,18 @@ async def faults_clear(request: web.Request) -> web.Response:
     return _json({"faults": []})
 
 
+async def restate(request: web.Request) -> web.Response:
+    try:
+        done = request.app[SANDBOX].restate(await _body(request))
+    except (ValueError, TypeError) as exc:
+        return _bad(str(exc))
+    return _json(done)
+
+
+async def restatements(request: web.Request) -> web.Response:
+    return _json({"restatements": request.app[SANDBOX].restatements})
+
+
 async def clock_get(request: web.Request) -> web.Response:
     sb = request.app[SANDBOX]
     return _json({"now": sb.clock.now.isoformat().replace("+00:00", "Z")})
@@ -141,6 +153,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/__sandbox/faults", faults_list)
     app.router.add_post("/__sandbox/faults", faults_add)
     app.router.add_delete("/__sandbox/faults", faults_clear)
+    app.router.add_get("/__sandbox/restate", restatements)
+    app.router.add_post("/__sandbox/restate", restate)
     app.router.add_get("/__sandbox/clock", clock_get)
     app.router.add_post("/__sandbox/clock", clock_set)
     app.router.add_get("/__sandbox/jobs", jobs)

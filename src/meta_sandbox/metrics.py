@@ -255,6 +255,12 @@ class MetricsStore:
                 self._cached_ad_days -= len(evicted)
         return out
 
+    def forget_account(self, account_id: str) -> None:
+        """Drop every cache entry of an account (its delivery was restated)."""
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == account_id]:
+                self._cached_ad_days -= len(self._cache.pop(key))
+
     def forget_recent(self) -> None:
         """Drop cache entries that depend on the clock (days younger than 28 days)."""
         with self._lock:

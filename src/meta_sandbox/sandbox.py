@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from .faults import FaultBook
@@ -77,6 +77,7 @@ class Sandbox:
         self._sync_cache: OrderedDict[tuple[InsightsQuery, int], QueryResult] = OrderedDict()
         self._lock = threading.Lock()
         self._job_seq = 0
+        self.restatements: list[dict[str, Any]] = []
         self._trace_seq = 0
 
     def capacity_of(self, account: str) -> int:
@@ -107,6 +108,51 @@ class Sandbox:
     def clock_changed(self) -> None:
         self.store.forget_recent()
         self._sync_cache.clear()
+
+    def restate(self, rule: dict[str, Any]) -> dict[str, Any]:
+        """Remove the delivery of an ad (or of every ad of an ad set, campaign or account) on
+        the days ``since``..``until`` (default: every day), retroactively: as when Meta restates
+        numbers or an ad is deleted, insights and truth no longer return those rows, and the
+        parents' sums shrink with them. Report runs computed earlier keep their results."""
+        kinds = [k for k in ("ad", "adset", "campaign", "account") if rule.get(k)]
+        unknown = set(rule) - {"ad", "adset", "campaign", "account", "since", "until"}
+        if len(kinds) != 1 or unknown:
+            raise ValueError(
+                "restate takes exactly one of ad, adset, campaign, account (an id), "
+                f"and optional since/until (YYYY-MM-DD); got {sorted(rule)}"
+            )
+        kind, target = kinds[0], str(rule[kinds[0]])
+        if kind == "account" and not target.startswith("act_"):
+            target = f"act_{target}"
+        since = date.fromisoformat(str(rule["since"])) if rule.get("since") else date.min
+        until = date.fromisoformat(str(rule["until"])) if rule.get("until") else date.max
+        if until < since:
+            raise ValueError(f"until {until} is before since {since}")
+        field_of = {"ad": "id", "adset": "adset_id", "campaign": "campaign_id"}
+        ads = [
+            ad
+            for ad in self.world.ads.values()
+            if (f"act_{ad.account_id}" if kind == "account" else getattr(ad, field_of[kind]))
+            == target
+        ]
+        if not ads:
+            raise ValueError(f"unknown {kind} {target!r}")
+        with self._lock:
+            for ad in ads:
+                ad.pauses = tuple(sorted((*ad.pauses, (since, until))))
+            self.restatements.append(
+                {
+                    kind: target,
+                    "since": None if since == date.min else since.isoformat(),
+                    "until": None if until == date.max else until.isoformat(),
+                    "ads": [ad.id for ad in ads],
+                }
+            )
+        for account_id in {f"act_{ad.account_id}" for ad in ads}:
+            self.store.forget_account(account_id)
+        self._sync_cache.clear()
+        self.clock.version += 1  # a report run still computing recomputes its results
+        return self.restatements[-1]
 
     def new_job_id(self) -> str:
         with self._lock:

@@ -142,6 +142,11 @@ class SandboxServer:
     def clear_faults(self) -> None:
         self._admin("DELETE", "faults")
 
+    def restate(self, **rule: str) -> dict[str, Any]:
+        """Remove delivery retroactively: ``restate(ad=id, since=..., until=...)`` (or adset,
+        campaign, account; no dates: every day). See README "Admin API"."""
+        return self._admin("POST", "restate", rule)
+
     def set_clock(self, iso: str) -> str:
         return self._admin("POST", "clock", {"now": iso})["now"]
 

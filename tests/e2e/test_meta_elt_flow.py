@@ -355,3 +355,4 @@ def test_verify_fails_when_a_synced_day_is_missing(stack: Stack):
     done = stack.meta_elt("verify", "--tenant", TENANT_A, "--account", account)
     assert done.returncode == 1
     assert "synced day(s) missing from the marts" in done.stderr
+    assert f"{account} account: {UNTIL}" in done.stderr, "the missing day is named"

@@ -61,7 +61,9 @@ class Plain:
         return done.stdout + done.stderr
 
     def state(self, state_id: str) -> str:
-        return self.ok("meltano", "state", "get", state_id).strip().splitlines()[-1]
+        done = self.run("meltano", "state", "get", state_id)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.strip()
 
     def query(self, sql: str, *params: object) -> list[tuple]:
         with self.server.connect() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -259,10 +260,10 @@ def test_a_failing_account_fails_alone_and_the_next_sync_plans_only_the_lookback
     again = stack.meta_elt("sync", "--all", "--lookback-days", "5")
     assert again.returncode == 0, again.stderr[-3000:]
     floor = TODAY - dt.timedelta(days=7)  # 5 days back from a bookmark at most 2 days old
-    for line in again.stderr.splitlines():
-        if line.startswith("meta-elt: sync "):
-            start = dt.date.fromisoformat(line.rsplit(" from ", 1)[1])
-            assert start >= floor, line
+    planned = re.findall(r"^meta-elt: sync \S+ \(.*\): .* from (\S+)$", again.stderr, re.M)
+    assert len(planned) == len(ACCOUNTS), again.stderr  # one plan line per tenant
+    for start in planned:
+        assert dt.date.fromisoformat(start) >= floor, start
     reports, windows_per_report = 3, 2  # a 5-day range spans at most two calendar months
     assert stack.sandbox.stats()["jobs_created"] <= reports * len(ALL_ACCOUNTS) * windows_per_report
     for tenant, accounts in ACCOUNTS.items():

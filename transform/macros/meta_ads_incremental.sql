@@ -9,6 +9,15 @@
     the dates being replaced (the last 29 days on a daily sync) and inserts land at the "recent"
     end of the index. The minimum is read from the new rows and inlined as a literal, so the
     planner can estimate the range (a parameter would be estimated at a third of the table).
+
+    With config `meta_replace_account_days: true` (both marts) the new rows replace whole
+    account-days instead of matching keys: every row of the mart on a (tenant_id, ad_account_id,
+    date) that is rebuilt goes, so a row the source no longer returns (a restated day, a deleted
+    ad) leaves the mart too. The rebuilt account-days are those of the new rows plus the days of
+    windows loaded since the high-water mark (a re-synced day may have no rows left at all); the
+    model must rebuild exactly these (meta_ads_synced_days_loaded_after). The key range is then
+    `key >= '<yyyymmdd of the earliest rebuilt day>'`. The model runs in one REPEATABLE READ
+    transaction (meta_ads_mart_transaction), so the model and this delete see the same windows.
 -#}
 {% macro get_incremental_key_range_delete_insert_sql(arg_dict) %}
     {%- set target = arg_dict['target_relation'] -%}
@@ -20,17 +29,91 @@
         ) }}
     {%- endif -%}
     {%- set predicates = (arg_dict['incremental_predicates'] or []) | list -%}
+    {%- if not config.get('meta_replace_account_days', false) -%}
+        {%- set lowest_query -%}
+            select min({{ adapter.quote(unique_key) }}) from {{ source }}
+        {%- endset -%}
+        {%- set lowest = run_query(lowest_query).columns[0].values()[0] -%}
+        {%- if lowest is not none -%}
+            {%- do predicates.append(
+                'DBT_INTERNAL_DEST.' ~ adapter.quote(unique_key) ~ " >= '"
+                ~ (lowest | replace("'", "''")) ~ "'"
+            ) -%}
+        {%- endif -%}
+        {{ return(get_delete_insert_merge_sql(
+            target, source, unique_key, arg_dict['dest_columns'], predicates
+        )) }}
+    {%- endif -%}
+
+    {%- set rebuilt_days -%}
+        select tenant_id, ad_account_id, date from {{ source }}
+        union
+        {{ meta_ads_synced_days_loaded_after() }}
+    {%- endset -%}
     {%- set lowest_query -%}
-        select min({{ adapter.quote(unique_key) }}) from {{ source }}
+        select to_char(min(rebuilt.date), 'YYYYMMDD') from ({{ rebuilt_days }}) as rebuilt
     {%- endset -%}
     {%- set lowest = run_query(lowest_query).columns[0].values()[0] -%}
     {%- if lowest is not none -%}
         {%- do predicates.append(
-            'DBT_INTERNAL_DEST.' ~ adapter.quote(unique_key) ~ " >= '"
-            ~ (lowest | replace("'", "''")) ~ "'"
+            'DBT_INTERNAL_DEST.' ~ adapter.quote(unique_key) ~ " >= '" ~ lowest ~ "'"
         ) -%}
     {%- endif -%}
-    {{ return(get_delete_insert_merge_sql(
-        target, source, unique_key, arg_dict['dest_columns'], predicates
-    )) }}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set sql -%}
+    delete from {{ target }} as DBT_INTERNAL_DEST
+    where
+        (
+            DBT_INTERNAL_DEST.tenant_id,
+            DBT_INTERNAL_DEST.ad_account_id,
+            DBT_INTERNAL_DEST.date
+        ) in ({{ rebuilt_days }})
+        {%- for predicate in predicates %}
+        and {{ predicate }}
+        {%- endfor %};
+
+    insert into {{ target }} ({{ columns }})
+    (
+        select {{ columns }}
+        from {{ source }}
+    )
+    {%- endset -%}
+    {{ return(sql) }}
+{% endmacro %}
+
+
+{#-
+    (tenant_id, ad_account_id, date) of every day of the `insights_windows` of the reports in
+    var('meta_insights_reports') loaded after the mart's high-water mark: account-days a sync
+    re-read, which an incremental run rebuilds whether or not any row is left on them. (A window
+    whose days have no rows stays above the high-water mark, as no row carries its load time,
+    and is re-read by each run until a newer load moves the mark: a few empty days.)
+-#}
+{% macro meta_ads_synced_days_loaded_after() %}
+    select
+        loaded_windows.tenant_id,
+        loaded_windows.ad_account_id,
+        cast(synced.day as date) as date
+    from {{ ref('stg_meta_ads__insights_windows') }} as loaded_windows
+    cross join
+        lateral generate_series(
+            loaded_windows.date_start, loaded_windows.date_stop, interval '1 day'
+        ) as synced (day)
+    where
+        loaded_windows._loaded_at > {{ meta_ads_loaded_after() }}
+        and loaded_windows.report_name
+        = any({{ meta_ads_text_array(var('meta_insights_reports')) }})
+{% endmacro %}
+
+
+{#-
+    Pre-hook of the marts: one snapshot for the whole build of the mart (the model's query, the
+    delete's rebuilt account-days and the insert), so windows another run loads meanwhile are
+    either rebuilt and deleted, or neither. Only one build of the marts runs at a time, so no
+    serialization failure can arise. JIT off: the raw scans look expensive to the planner, and
+    compiling cost more than it saved (DECISIONLOG.md).
+-#}
+{% macro meta_ads_mart_transaction() %}
+    set transaction isolation level repeatable read;
+    set local jit = off
 {% endmacro %}

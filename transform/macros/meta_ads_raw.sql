@@ -1,20 +1,28 @@
 {#-
     Reading the raw tables target-postgres writes.
 
-    The tap's streams evolve (a report gains a breakdown column, an older load lacks `reach`), and a
-    report may not have been loaded yet. Staging therefore reads the raw tables through these
-    macros: every column of a fixed spec is selected with an explicit cast, or as a typed NULL when
-    the raw table lacks it, and a missing table yields an empty, typed result instead of an error.
+    The tap's streams evolve (a report gains a breakdown column, an older load lacks `reach`).
+    Staging therefore reads the raw tables through these macros: every column of a fixed spec is
+    selected with an explicit cast, or as a typed NULL when the raw table lacks it. A missing
+    dimension or insights_windows table (a fresh database) yields an empty, typed result; a missing
+    table of a configured insights report (var meta_insights_reports) fails the run, as reading it
+    as empty would build marts without that report and pass every test.
 -#}
 
-{#- The raw schema: var meta_raw_schema, else env META_RAW_SCHEMA, else raw_meta. -#}
+{#-
+    The raw schema: var meta_raw_schema, else env TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA (what
+    target-postgres writes to, Meltano's variable for its setting), else raw_meta.
+-#}
 {% macro meta_ads_raw_schema() %}
-    {{ return(var('meta_raw_schema', env_var('META_RAW_SCHEMA', 'raw_meta'))) }}
+    {{ return(var(
+        'meta_raw_schema',
+        env_var('TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA', 'raw_meta'),
+    )) }}
 {% endmacro %}
 
 
 {#- The relation of a raw table, or none when it does not exist (or at parse time). -#}
-{% macro meta_ads_raw_relation(table_name) %}
+{% macro meta_ads_raw_relation(table_name, required_by=none) %}
     {%- if not execute -%}
         {{ return(none) }}
     {%- endif -%}
@@ -23,7 +31,14 @@
         schema=meta_ads_raw_schema(),
         identifier=table_name,
     ) -%}
-    {%- if relation is none -%}
+    {%- if relation is none and required_by -%}
+        {{ exceptions.raise_compiler_error(
+            "meta_ads: raw table " ~ meta_ads_raw_schema() ~ "." ~ table_name ~ " of "
+            ~ required_by ~ " does not exist. Load the report first (meta-elt backfill / sync, "
+            ~ "or meltano run with the tap's `reports` setting listing it), or remove it from "
+            ~ "var meta_insights_reports (dbt_project.yml or --vars)."
+        ) }}
+    {%- elif relation is none -%}
         {{ log(
             "meta_ads: raw table " ~ meta_ads_raw_schema() ~ "." ~ table_name
             ~ " does not exist; it is read as empty",
@@ -34,11 +49,16 @@
 {% endmacro %}
 
 
-{#- The insights report tables that exist: [{'name': report, 'relation': relation}, ...]. -#}
+{#-
+    The insights report tables of var meta_insights_reports: [{'name': report, 'relation': ...}];
+    a missing table is an error (empty list at parse time, when nothing is read).
+-#}
 {% macro meta_ads_insights_reports() %}
     {%- set reports = [] -%}
     {%- for report in var('meta_insights_reports') -%}
-        {%- set relation = meta_ads_raw_relation('insights_' ~ report) -%}
+        {%- set relation = meta_ads_raw_relation(
+            'insights_' ~ report, required_by="report '" ~ report ~ "' (var meta_insights_reports)"
+        ) -%}
         {%- if relation is not none -%}
             {%- do reports.append({'name': report, 'relation': relation}) -%}
         {%- endif -%}

@@ -8,7 +8,7 @@
 -#}
 {{ config(tags=['freshness']) }}
 
-{%- set retired = var('meta_retired_accounts') %}
+{%- set retired = meta_ads_text_array(var('meta_retired_accounts')) %}
 
 with
 
@@ -29,7 +29,5 @@ from last_loads
 where
     last_loaded_at
     < now() - interval '{{ var("meta_account_stale_after_hours") | int }} hours'
-    {%- if retired %}
-        and ad_account_id != all({{ meta_ads_text_array(retired) }})
-        and tenant_id || '/' || ad_account_id != all({{ meta_ads_text_array(retired) }})
-    {%- endif %}
+    and ad_account_id != all({{ retired }})
+    and tenant_id || '/' || ad_account_id != all({{ retired }})

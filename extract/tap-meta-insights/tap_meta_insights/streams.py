@@ -79,6 +79,11 @@ class InsightsStream(_AccountPartitioned):
         account_id = str((context or {})["account_id"])
         tenant_id = self._tap.settings.tenant_id
         for window in run.windows(self.name, account_id):
+            # Taken before the window's first row is written (the SDK stamps each record's
+            # time_extracted as it writes it): rows of this account, report and days extracted
+            # before it belong to an earlier sync and are superseded by this window (staging
+            # drops those this window no longer returned).
+            started_at = dt.datetime.now(dt.timezone.utc)
             seen: set[tuple] = set()
             rows = 0
             for row in run.rows(window):
@@ -100,7 +105,7 @@ class InsightsStream(_AccountPartitioned):
                 yield record
             # Every row of the window has been written by now (the SDK writes a record
             # before asking for the next one): record the window and move the bookmark.
-            run.window_done(self, window, rows)
+            run.window_done(self, window, rows, started_at)
 
 
 class InsightsWindowsStream(Stream):
@@ -116,6 +121,7 @@ class InsightsWindowsStream(Stream):
         th.Property("date_start", th.DateType, required=True),
         th.Property("date_stop", th.DateType, required=True),
         th.Property("rows", th.IntegerType),
+        th.Property("started_at", th.DateTimeType),
         th.Property("completed_at", th.DateTimeType),
     ).to_dict()
 

@@ -154,8 +154,17 @@ class Run:
                 what=f"reading results of {window.label}",
             )
 
-    def window_done(self, stream: InsightsStream, window: PlannedWindow, rows: int) -> None:
-        """After the last row of a window: record it, move the bookmark, emit STATE, log."""
+    def window_done(
+        self,
+        stream: InsightsStream,
+        window: PlannedWindow,
+        rows: int,
+        started_at: dt.datetime | None = None,
+    ) -> None:
+        """After the last row of a window: record it, move the bookmark, emit STATE, log.
+
+        ``started_at``: when the stream began writing the window's rows (before the first).
+        """
         self.scheduler.consumed(window)
         self._rows += rows
         windows_stream = self.tap.streams.get("insights_windows")
@@ -169,6 +178,7 @@ class Run:
                     "date_start": window.span.since.isoformat(),
                     "date_stop": window.span.until.isoformat(),
                     "rows": rows,
+                    "started_at": started_at.isoformat() if started_at else None,
                     "completed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                 }
             )

@@ -163,7 +163,40 @@ def test_year_in_quarters_is_four_jobs_per_level(sb, base_config, run_tap) -> No
     )
 
 
-def test_too_big_windows_are_split_and_every_row_arrives_once(sb, base_config, run_tap) -> None:
+def test_window_started_at_precedes_its_rows_and_follows_earlier_rows(
+    sb, base_config, run_tap
+) -> None:
+    """Staging drops a row extracted before the latest window covering its day started: so each
+    window's started_at must be at or before the time_extracted of every row of the window, and
+    after every row the run wrote earlier for the same report (an earlier window)."""
+    since, _ = month_back(2)
+    _, until = month_back(1)
+    run = run_tap({**base_config, "start_date": str(since), "end_date": str(until)})
+    assert run.returncode == 0, run.stderr
+    stamp = dt.datetime.fromisoformat
+    for level in LEVELS:
+        stream = f"insights_{level}"
+        rows = [
+            (m["record"]["date"], stamp(m["time_extracted"]))
+            for m in run.messages
+            if m["type"] == "RECORD" and m["stream"] == stream
+        ]
+        windows = sorted(
+            (w for w in run.of("insights_windows") if w["report_name"] == level),
+            key=lambda w: w["date_start"],
+        )
+        assert len(windows) == 2, windows  # two calendar months, one window each
+        for window in windows:
+            started = stamp(window["started_at"])
+            assert started.tzinfo is not None
+            assert started <= stamp(window["completed_at"])
+            inside = [t for d, t in rows if window["date_start"] <= d <= window["date_stop"]]
+            before = [t for d, t in rows if d < window["date_start"]]
+            assert inside, window
+            assert min(inside) >= started, (window, min(inside))
+            if window is windows[1]:
+                assert max(before) < started, "rows of the earlier window precede its start"
+
     since, until = month_back(2)
     mid = since + dt.timedelta(days=10)
     # Jobs over more than 4 days fail near mid-month (Job Failed), the 400 (1487534) and

@@ -86,7 +86,8 @@ missing_days as (
         expected_days.ad_account_id,
         expected_days.level,
         count(*) as missing_days,
-        min(expected_days.date) as first_missing_date
+        min(expected_days.date) as first_missing_date,
+        (array_agg(expected_days.date order by expected_days.date))[1:20] as missing_dates
     from expected_days
     left join level_days
         on
@@ -139,6 +140,7 @@ final as (
         synced_summary.last_synced_date,
         coalesce(missing_days.missing_days, 0) as missing_days,
         missing_days.first_missing_date,
+        missing_days.missing_dates,
         coalesce(level_summary.spend, 0) as spend,
         level_summary.last_loaded_at
     from level_summary

@@ -1,16 +1,22 @@
 {#-
     Grain: one row per tenant_id, ad_account_id, date, level, object_id, action_report_time,
     attribution_window and breakdowns (insights_daily_id is the md5 of those).
-    Incremental by load time: rows loaded after the latest `_loaded_at` already here replace their
-    old version (a backfill of old dates lands too, not only new dates).
+    Incremental by load time, recomputed per account-day: every account-day touched by rows or
+    windows loaded after the latest `_loaded_at` already here is rebuilt from the current staged
+    rows (every report, breakdown and attribution window) and replaces all of that account-day's
+    rows, so a row a re-sync no longer returned leaves too (a backfill of old dates lands as well).
+    `_loaded_at` is the later of the row's load and the load of the latest window covering its
+    day, so the high-water mark moves past the windows an incremental run has rebuilt.
 -#}
+{%- set reports = meta_ads_text_array(var('meta_insights_reports')) %}
 {{
     config(
         materialized='incremental',
         incremental_strategy='key_range_delete_insert',
         unique_key='insights_daily_id',
+        meta_replace_account_days=true,
         on_schema_change='append_new_columns',
-        pre_hook="set local jit = off",
+        pre_hook="{{ meta_ads_mart_transaction() }}",
         indexes=[
             {'columns': ['_loaded_at']},
             {'columns': ['tenant_id', 'ad_account_id', 'date']},
@@ -20,25 +26,89 @@
 
 with
 
-insights as (
+-- not materialized: referenced twice, and each reference must keep its filters pushed down
+insights as not materialized (
     select * from {{ ref('int_meta_ads__insights_by_window') }}
+),
+
+{% if is_incremental() -%}
+-- account-days with rows or windows loaded since the last run (the strategy deletes the same)
+    changed_days as (
+        select
+            insights.tenant_id,
+            insights.ad_account_id,
+            insights.date
+        from insights
+        where insights._loaded_at > {{ meta_ads_loaded_after() }}
+        union
+        {{ meta_ads_synced_days_loaded_after() | indent(8) }}
+    ),
+
+{% endif -%}
+account_days as (
+    select insights.*
+    from insights
     {% if is_incremental() -%}
-        where _loaded_at > {{ meta_ads_loaded_after() }}
+        -- the range predicate is redundant with the IN, but Postgres can push it to the raw scan
+        where
+            insights.date >= (select min(changed_days.date) from changed_days)
+            and (insights.tenant_id, insights.ad_account_id, insights.date) in (
+                select
+                    changed_days.tenant_id,
+                    changed_days.ad_account_id,
+                    changed_days.date
+                from changed_days
+            )
     {%- endif %}
+),
+
+-- when the latest window covering each account-day was loaded
+synced_days as (
+    select
+        insights_windows.tenant_id,
+        insights_windows.ad_account_id,
+        cast(synced.day as date) as date,
+        max(insights_windows._loaded_at) as _loaded_at
+    from {{ ref('stg_meta_ads__insights_windows') }} as insights_windows
+    cross join
+        lateral generate_series(
+            insights_windows.date_start, insights_windows.date_stop, interval '1 day'
+        ) as synced (day)
+    where
+        insights_windows.report_name = any({{ reports }})
+        {%- if is_incremental() %}
+            and insights_windows.date_stop >= (select min(changed_days.date) from changed_days)
+        {%- endif %}
+    group by 1, 2, 3
 ),
 
 -- Two reports can produce the same grain (e.g. the `default` window of two reports that differ
 -- only in their extra windows): the latest load wins, then the report name decides.
 ranked as (
     select
-        insights.*,
+        account_days.*,
+        synced_days._loaded_at as window_loaded_at,
         row_number() over (
             partition by
-                tenant_id, ad_account_id, date, level, object_id,
-                action_report_time, attribution_window, breakdowns
-            order by _loaded_at desc, _load_sequence desc, report_name asc
+                account_days.tenant_id,
+                account_days.ad_account_id,
+                account_days.date,
+                account_days.level,
+                account_days.object_id,
+                account_days.action_report_time,
+                account_days.attribution_window,
+                account_days.breakdowns
+            order by
+                account_days._loaded_at desc,
+                account_days._load_sequence desc,
+                account_days.report_name asc
         ) as grain_rank
-    from insights
+    from account_days
+    left join synced_days
+        on
+            account_days.tenant_id = synced_days.tenant_id
+            and account_days.ad_account_id = synced_days.ad_account_id
+            and account_days.date = synced_days.date
 ),
 
 final as (
@@ -81,7 +151,7 @@ final as (
         cast(actions_by_type as jsonb) as actions,
         cast(action_values_by_type as jsonb) as action_values,
         cast(extracted_at as timestamptz) as extracted_at,
-        cast(_loaded_at as timestamptz) as _loaded_at
+        cast(greatest(_loaded_at, window_loaded_at) as timestamptz) as _loaded_at
     from ranked
     where grain_rank = 1
 )

@@ -6,15 +6,17 @@
 
     Incremental by load time, recomputed per account-day: every account-day touched by rows or
     windows loaded after the high-water mark is rebuilt at all levels, because the account row is
-    an aggregate of the day's campaign rows (DECISIONLOG.md).
+    an aggregate of the day's campaign rows (DECISIONLOG.md), and replaces all of that
+    account-day's rows (so an object a re-sync no longer returned leaves the mart).
 -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='key_range_delete_insert',
         unique_key='insights_level_id',
+        meta_replace_account_days=true,
         on_schema_change='append_new_columns',
-        pre_hook="set local jit = off",
+        pre_hook="{{ meta_ads_mart_transaction() }}",
         indexes=[
             {'columns': ['_loaded_at']},
             {'columns': ['tenant_id', 'ad_account_id', 'date']},

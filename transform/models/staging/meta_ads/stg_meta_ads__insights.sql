@@ -1,133 +1,59 @@
 {#-
-    Union of the insights report tables (var meta_insights_reports -> raw `insights_<name>`);
-    a report whose table does not exist yet is skipped. The source() calls below only record
-    lineage for the default reports.
+    The current insights rows: every key's latest load (stg_meta_ads__insights_loaded) except the
+    rows a later sync of their window no longer returned (Fivetran's rollback-sync semantics).
+
+    A window record (stg_meta_ads__insights_windows) says when the tap started extracting it
+    (`started_at`, taken before the window's first row was written); every row written for that
+    window is extracted at or after it. So a row of a report and day is superseded when a window
+    of the same tenant, account and report that covers the day started after the row was
+    extracted: that window re-read the day and did not return the row (Meta restated the day,
+    or the object was deleted). Windows loaded before `started_at` existed (null) supersede
+    nothing, nor is a row without an extraction time ever superseded.
+
+    One anti-join against the latest start per report-day, so a mart's `_loaded_at` filter still
+    reaches the raw scan.
 -#}
--- depends_on: {{ source('meta_ads', 'insights_ad') }}
--- depends_on: {{ source('meta_ads', 'insights_adset') }}
--- depends_on: {{ source('meta_ads', 'insights_campaign') }}
-{#- With no report table yet, one empty, typed branch keeps the view valid. -#}
-{%- set reports = meta_ads_insights_reports() or [{'name': 'none', 'relation': none}] -%}
-{%- set columns = [
-    ['tenant_id', 'text'],
-    ['account_id', 'text'],
-    ['date', 'date'],
-    ['level', 'text'],
-    ['action_report_time', 'text'],
-    ['attribution_windows', 'jsonb'],
-    ['breakdowns', 'jsonb'],
-    ['account_name', 'text'],
-    ['account_currency', 'text'],
-    ['campaign_id', 'text'],
-    ['campaign_name', 'text'],
-    ['adset_id', 'text'],
-    ['adset_name', 'text'],
-    ['ad_id', 'text'],
-    ['ad_name', 'text'],
-    ['impressions', 'bigint'],
-    ['reach', 'bigint'],
-    ['clicks', 'bigint'],
-    ['inline_link_clicks', 'bigint'],
-    ['spend', 'numeric'],
-    ['frequency', 'numeric'],
-    ['actions', 'jsonb'],
-    ['action_values', 'jsonb'],
-] + meta_ads_sdc_columns() %}
 
 with
 
-{% for report in reports %}
-    {%- set i = loop.index %}
-    report_{{ i }} as not materialized (
-        {{ meta_ads_select_raw(report.relation, columns) | indent(4) }}
-    ),
+loaded as not materialized (
+    select * from {{ ref('stg_meta_ads__insights_loaded') }}
+),
 
-    renamed_{{ i }} as not materialized (
-        select
-            {{ meta_ads_tenant_id('tenant_id') }} as tenant_id,
-            {{ meta_ads_normalise_account_id('account_id') }} as ad_account_id,
-            '{{ report.name }}' as report_name,
-            lower(level) as level,
-            case lower(level)
-                when 'ad' then ad_id
-                when 'adset' then adset_id
-                when 'campaign' then campaign_id
-                when 'account' then {{ meta_ads_normalise_account_id('account_id') }}
-            end as object_id,
-            date,
-            lower(action_report_time) as action_report_time,
-            coalesce(attribution_windows, '[]'::jsonb) as attribution_windows,
-            coalesce(breakdowns, '{}'::jsonb) as breakdowns,
-            account_name,
-            upper(account_currency) as currency,
-            campaign_id,
-            campaign_name,
-            adset_id,
-            adset_name,
-            ad_id,
-            ad_name,
-            impressions,
-            reach,
-            clicks,
-            inline_link_clicks as link_clicks,
-            spend,
-            frequency,
-            coalesce(actions, '[]'::jsonb) as actions,
-            coalesce(action_values, '[]'::jsonb) as action_values,
-            _sdc_extracted_at as extracted_at,
-            _sdc_batched_at as _loaded_at,
-            coalesce(_sdc_sequence, 0) as _load_sequence,
-            _sdc_deleted_at
-        from report_{{ i }}
-    ),
+window_starts as (
+    select * from {{ ref('stg_meta_ads__insights_windows') }}
+    where started_at is not null
+),
 
-    deduplicated_{{ i }} as not materialized (
-        {{ meta_ads_latest_per_key(
-            'renamed_' ~ i,
-            ['tenant_id', 'ad_account_id', 'date', 'level', 'object_id', 'breakdowns'],
-            report.relation,
-        ) | indent(8) }}
-    ),
-
-{% endfor %}
-unioned as (
-    {%- for report in reports %}
-        select * from deduplicated_{{ loop.index }}
-        {{- "\n    union all" if not loop.last }}
-    {%- endfor %}
+-- the latest start of a window covering each tenant, account, report and day
+latest_window_starts as (
+    select
+        window_starts.tenant_id,
+        window_starts.ad_account_id,
+        window_starts.report_name,
+        cast(covered.day as date) as date,
+        max(window_starts.started_at) as started_at
+    from window_starts
+    cross join
+        lateral generate_series(
+            window_starts.date_start, window_starts.date_stop, interval '1 day'
+        ) as covered (day)
+    group by 1, 2, 3, 4
 ),
 
 final as (
-    select
-        tenant_id,
-        ad_account_id,
-        report_name,
-        level,
-        object_id,
-        date,
-        action_report_time,
-        attribution_windows,
-        breakdowns,
-        account_name,
-        currency,
-        campaign_id,
-        campaign_name,
-        adset_id,
-        adset_name,
-        ad_id,
-        ad_name,
-        impressions,
-        reach,
-        clicks,
-        link_clicks,
-        spend,
-        frequency,
-        actions,
-        action_values,
-        extracted_at,
-        _loaded_at,
-        _load_sequence
-    from unioned
+    select loaded.*
+    from loaded
+    where not exists (
+        select 1
+        from latest_window_starts
+        where
+            latest_window_starts.tenant_id = loaded.tenant_id
+            and latest_window_starts.ad_account_id = loaded.ad_account_id
+            and latest_window_starts.report_name = loaded.report_name
+            and latest_window_starts.date = loaded.date
+            and latest_window_starts.started_at > loaded.extracted_at
+    )
 )
 
 select * from final

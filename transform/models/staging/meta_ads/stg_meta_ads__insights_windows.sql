@@ -7,8 +7,14 @@
     ['date_start', 'date'],
     ['date_stop', 'date'],
     ['rows', 'bigint'],
+    ['started_at', 'timestamptz'],
     ['completed_at', 'timestamptz'],
-] + meta_ads_sdc_columns() %}
+] + meta_ads_sdc_columns() | rejectattr(0, 'equalto', '_sdc_deleted_at') | list + [
+    ['_sdc_deleted_at', 'timestamp'],
+] %}
+{#- _sdc_deleted_at as stored (naive), not shifted to UTC: only tested for null, and the planner
+    then knows from the column's statistics that it is (nearly) always null, where it estimates
+    `<expression> is null` at 0.5 % and expected a handful of rows (and nested its joins). #}
 
 with
 
@@ -25,6 +31,7 @@ renamed as not materialized (
         date_start,
         date_stop,
         rows as row_count,
+        started_at,
         completed_at,
         _sdc_batched_at as _loaded_at,
         coalesce(_sdc_sequence, 0) as _load_sequence,
@@ -50,6 +57,7 @@ final as (
         date_stop,
         (date_stop - date_start) + 1 as day_count,
         row_count,
+        started_at,
         completed_at,
         _loaded_at,
         _load_sequence
