@@ -17,6 +17,8 @@ KINDS = (
     "expire_token",
     "revoke_account",
     "hang_jobs",
+    "skip_jobs",
+    "early_fetch",
 )
 TOO_BIG_MODES = ("job_failed", "error_1487534", "error_500")
 RATE_LIMIT_CODES = (4, 17, 613, 80000, 80004)
@@ -60,9 +62,15 @@ class FaultBook:
         if "account" in spec:
             spec["account"] = _act(spec["account"])
         f = Fault(id=f"fault-{self.next_id}", kind=kind, spec=spec)
-        if kind in ("fail_jobs", "hang_jobs"):
+        if kind in ("fail_jobs", "hang_jobs", "skip_jobs"):
             _require(spec, "account")
             f.remaining = int(spec.get("count", 1))
+        elif kind == "early_fetch":
+            _require(spec, "account")
+            f.remaining = int(spec.get("count", 1))
+            transient = spec.setdefault("transient", True)
+            if not isinstance(transient, bool):
+                raise ValueError("early_fetch transient must be true or false")
         elif kind == "too_big":
             _require(spec, "account")
             mode = spec.setdefault("mode", "job_failed")
@@ -135,8 +143,18 @@ class FaultBook:
                 return int(f.spec["code"]), left
         return None
 
+    def early_fetch(self, account: str) -> bool | None:
+        """is_transient of the 2601 a results read must get now (None: no early_fetch rule)."""
+        with self.lock:
+            for f in self._of("early_fetch"):
+                if f.spec["account"] == account and f.remaining:
+                    f.remaining -= 1
+                    f.fired += 1
+                    return bool(f.spec["transient"])
+        return None
+
     def take(self, kind: str, account: str) -> bool:
-        """Consume one count of a fail_jobs / hang_jobs rule for the account."""
+        """Consume one count of a fail_jobs / hang_jobs / skip_jobs rule for the account."""
         with self.lock:
             for f in self._of(kind):
                 if f.spec["account"] == account and f.remaining:

@@ -11,7 +11,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from . import errors
+from .action_breakdowns import compile_expander
 from .hashing import unit
+from .insights_extra import extra_field
+from .insights_fields import (
+    ACTION_BREAKDOWNS,
+    ACTION_LIST_FIELDS,
+    HISTOGRAM_FIELDS,
+    META_INSIGHTS_FIELDS,
+    SCALAR_FIELDS,
+)
 from .metrics import (
     CONV0,
     CONVERSION_TYPES,
@@ -88,6 +97,23 @@ DATE_PRESETS = (
 )
 FILTER_FIELDS = ("campaign", "adset", "ad")
 DEFAULT_FIELDS = ("impressions", "spend")
+# Every name Meta accepts: the modelled fields first, then Meta's published list.
+ACCEPTED_FIELDS = tuple(dict.fromkeys(ALL_FIELDS + META_INSIGHTS_FIELDS))
+FIELD_KIND = {
+    **{f: "objects" for f in META_INSIGHTS_FIELDS},
+    **{f: "scalar" for f in SCALAR_FIELDS},
+    **{f: "actions" for f in ACTION_LIST_FIELDS},
+    **{f: "histogram" for f in HISTOGRAM_FIELDS},
+}
+REACH_MONTHS = 13  # reach-related fields with breakdowns: only for ranges within 13 months
+
+
+def is_reach_related(field: str) -> bool:
+    """Fields Meta counts as reach-related (people, not impressions): refused with breakdowns
+    for ranges starting more than 13 months back."""
+    return field in ("reach", "frequency", "cpp", "full_view_reach") or field.startswith(
+        ("unique_", "cost_per_unique_")
+    )
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,7 @@ class InsightsQuery:
     filters: tuple[Filter, ...]
     root_kind: str  # account, campaign, adset, ad
     root_id: str
+    action_breakdowns: tuple[str, ...] = ("action_type",)
 
     @property
     def span(self) -> tuple[date, date]:
@@ -241,9 +268,9 @@ def parse_query(
         raise errors.invalid_param(f"level {level} is not valid for a {root_kind} node")
     fields = parse_list(params.get("fields"), "fields") or list(DEFAULT_FIELDS)
     for i, f in enumerate(fields):
-        if f not in ALL_FIELDS:
+        if f not in FIELD_KIND and f not in ALL_FIELDS:
             raise errors.invalid_param(
-                f"fields[{i}] must be one of the following values: {', '.join(ALL_FIELDS)}"
+                f"fields[{i}] must be one of the following values: {', '.join(ACCEPTED_FIELDS)}"
             )
     if params.get("time_ranges"):
         raw = parse_json(params["time_ranges"], "time_ranges")
@@ -276,18 +303,20 @@ def parse_query(
             )
     if len(set(breakdowns)) != len(breakdowns):
         raise errors.invalid_param("breakdowns must not repeat a value")
-    if breakdowns and "reach" in fields:
-        limit = months_back(today, 13)
+    if breakdowns and any(is_reach_related(f) for f in fields):
+        limit = months_back(today, REACH_MONTHS)
         if any(since < limit for since, _ in ranges):
             raise errors.invalid_param(
                 "Reach-related metric breakdowns are unavailable for time ranges older than "
                 "13 months",
                 subcode=2446289,
             )
-    for i, ab in enumerate(parse_list(params.get("action_breakdowns"), "action_breakdowns")):
-        if ab != "action_type":
+    action_breakdowns = parse_list(params.get("action_breakdowns"), "action_breakdowns")
+    for i, ab in enumerate(action_breakdowns):
+        if ab not in ACTION_BREAKDOWNS:
             raise errors.invalid_param(
-                f"action_breakdowns[{i}] must be one of the following values: action_type"
+                f"action_breakdowns[{i}] must be one of the following values: "
+                + ", ".join(ACTION_BREAKDOWNS)
             )
     windows = parse_list(params.get("action_attribution_windows"), "action_attribution_windows")
     for i, w in enumerate(windows):
@@ -314,6 +343,7 @@ def parse_query(
         filters=_parse_filters(params.get("filtering")),
         root_kind=root_kind,
         root_id=root_id,
+        action_breakdowns=tuple(dict.fromkeys(["action_type", *action_breakdowns])),
     )
 
 
@@ -458,7 +488,14 @@ class RowFormatter:
         self.account = account
         self.fields = set(q.fields)
         self._ident: dict[str, dict[str, str]] = {}
-        self._row = compile_row_formatter(q.fields, q.breakdowns, q.windows)
+        self._row = compile_row_formatter(
+            q.fields,
+            q.breakdowns,
+            q.windows,
+            level=q.level,
+            action_breakdowns=q.action_breakdowns,
+            account_digits=account.account_id,
+        )
         self._dates: dict[tuple[date, date], tuple[str, str]] = {}
 
     def ident(self, key: str) -> dict[str, str]:
@@ -531,12 +568,19 @@ def _cost_per_action(actions: list[dict[str, str]], spend: int) -> list[dict[str
     for item in actions:
         n = int(item["value"])
         if n:
-            out.append({"action_type": item["action_type"], "value": _num(spend / 100.0 / n)})
+            keys = {k: v for k, v in item.items() if k == "action_type" or k in ACTION_BREAKDOWNS}
+            out.append({**keys, "value": _num(spend / 100.0 / n)})
     return out
 
 
 def compile_row_formatter(
-    fields: tuple[str, ...], breakdowns: tuple[str, ...], windows: tuple[str, ...]
+    fields: tuple[str, ...],
+    breakdowns: tuple[str, ...],
+    windows: tuple[str, ...],
+    *,
+    level: str = "ad",
+    action_breakdowns: tuple[str, ...] = ("action_type",),
+    account_digits: str = "",
 ) -> Callable[..., dict[str, Any]]:
     """Build `row(ident, date_start, date_stop, cell, v)` for the requested fields.
 
@@ -544,6 +588,7 @@ def compile_row_formatter(
     output row. Ratios are omitted when their denominator is 0, empty action lists are omitted.
     """
     lines = ["def make_row(ident, date_start, date_stop, cell, v):", "    row = ident.copy()"]
+    extras: dict[str, Any] = {}
     for name in fields:
         if name in _METRIC_CODE:
             cond, expr = _METRIC_CODE[name]
@@ -554,7 +599,7 @@ def compile_row_formatter(
                 lines.append(f"    row['{name}'] = {expr}")
         elif name in ("actions", "cost_per_action_type"):
             if "_a = " not in "\n".join(lines):
-                lines.append("    _a = fmt_actions(v)")
+                lines.append("    _a = expand_actions(fmt_actions(v))")
             if name == "actions":
                 lines += ["    if _a:", "        row['actions'] = _a"]
             else:
@@ -565,12 +610,21 @@ def compile_row_formatter(
                 ]
         elif name == "action_values":
             lines += [
-                "    _av = fmt_values(v)",
+                "    _av = expand_values(fmt_values(v))",
                 "    if _av:",
                 "        row['action_values'] = _av",
             ]
         elif name == "attribution_setting":
             lines.append("    row['attribution_setting'] = '7d_click_1d_view'")
+        elif name in FIELD_KIND and name not in ALL_FIELDS:
+            fn = extra_field(name, level, FIELD_KIND[name])
+            if fn is not None:
+                extras[f"extra_{name}"] = fn
+                lines += [
+                    f"    _x = extra_{name}(v, ident, date_start)",
+                    "    if _x is not None:",
+                    f"        row['{name}'] = _x",
+                ]
     lines += ["    row['date_start'] = date_start", "    row['date_stop'] = date_stop"]
     for i, dim in enumerate(breakdowns):
         lines.append(f"    row['{dim}'] = cell[{i}]")
@@ -580,9 +634,19 @@ def compile_row_formatter(
         "fmt_actions": compile_action_formatter(windows, values=False),
         "fmt_values": compile_action_formatter(windows, values=True),
         "cost_per_action": _cost_per_action,
+        "expand_actions": _identity,
+        "expand_values": _identity,
+        **extras,
     }
+    if len(action_breakdowns) > 1:
+        namespace["expand_actions"] = compile_expander(action_breakdowns, account_digits, False)
+        namespace["expand_values"] = compile_expander(action_breakdowns, account_digits, True)
     exec("\n".join(lines), namespace)  # generated from validated field names only
     return namespace["make_row"]
+
+
+def _identity(items: list[dict[str, str]]) -> list[dict[str, str]]:
+    return items
 
 
 Item = tuple[str, tuple[date, date], tuple[str, ...], list[int]]

@@ -30,6 +30,7 @@ class Job:
     created_at: datetime  # sandbox clock
     created_wall: float
     fail_reason: str | None = None  # "fault", "too_big": the job will end Job Failed
+    skip: bool = False  # the job will end Job Skipped (fault skip_jobs)
     hang: bool = False
     status: str = NOT_STARTED
     started_wall: float | None = None
@@ -45,7 +46,7 @@ class Job:
             return 100
         if self.hang:
             return HANG_PERCENT if self.status == RUNNING else 0
-        if self.status == FAILED:
+        if self.status in (FAILED, SKIPPED):
             return self.frozen_percent
         if self.status == RUNNING and self.running_wall is not None and self.started_wall:
             if self.target_seconds <= 0:
@@ -145,8 +146,8 @@ class JobRunner:
         per_row = self.limits.job_row_ms / 1000.0
         rows: QueryResult | None = None
         version = 0
-        fail = job.fail_reason
-        if fail != "too_big":
+        fail = "skipped" if job.skip else job.fail_reason
+        if fail not in ("too_big", "skipped"):
             try:
                 rows, version = await self.compute(job.query)
             except Exception:  # a bug in the engine must not leave the job hanging
@@ -180,7 +181,7 @@ class JobRunner:
             self.stats.completed += 1
         else:
             job.frozen_percent = job.percent(job.finished_wall)
-            job.status = FAILED
+            job.status = SKIPPED if fail == "skipped" else FAILED
             self.stats.failed += 1
 
     def lower_bound_seconds(self) -> float:

@@ -77,7 +77,13 @@ def test_reach_with_breakdowns_limited_to_13_months(graph: Graph):
     old = {"since": "2025-09-01", "until": "2025-09-02"}
     resp = graph.get(f"{ACT}/insights", time_range=old, fields="reach", breakdowns=["age"])
     check(resp, 400, 100, 2446289)
+    for field in ("frequency", "cpp", "unique_clicks"):  # reach-related too
+        resp = graph.get(f"{ACT}/insights", time_range=old, fields=field, breakdowns=["age"])
+        check(resp, 400, 100, 2446289)
     assert graph.get(f"{ACT}/insights", time_range=old, fields="impressions", breakdowns=["age"]).ok
+    assert graph.get(f"{ACT}/insights", time_range=old, fields="reach").ok  # no breakdowns
+    recent = {"since": "2025-11-28", "until": "2025-11-29"}  # within 13 months of 2026-11-28
+    assert graph.get(f"{ACT}/insights", time_range=recent, fields="reach", breakdowns=["age"]).ok
 
 
 def test_sync_too_much_data_is_http_500_code_1():

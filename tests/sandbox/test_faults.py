@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .sandbox_support import ACT, ACT2, TOKEN, Graph
+import pytest
+
+from .sandbox_support import ACT, ACT2, TOKEN, Graph, error_of
 
 RANGE = {"since": "2026-11-01", "until": "2026-11-02"}
 
@@ -114,8 +116,32 @@ def test_too_big_modes(fresh):
 
 
 def test_bad_fault_rules_are_rejected(sandbox):
-    import pytest
-
     for rule in ({"kind": "nope"}, {"kind": "http_500_every", "k": 0}, {"kind": "fail_jobs"}):
         with pytest.raises(RuntimeError):
             sandbox.add_fault(rule)
+
+
+def test_skip_jobs_end_job_skipped_without_results(fresh):
+    g = Graph(fresh)
+    fresh.add_fault({"kind": "skip_jobs", "account": ACT, "count": 1})
+    skipped = g.post(f"{ACT}/insights", time_range=RANGE).json()["report_run_id"]
+    assert g.wait_job(skipped)["async_status"] == "Job Skipped"
+    err = error_of(g.get(f"{skipped}/insights"))
+    assert (err["code"], err["error_subcode"], err["is_transient"]) == (2601, 1815107, False)
+    nxt = g.post(f"{ACT}/insights", time_range=RANGE).json()["report_run_id"]
+    assert g.wait_job(nxt)["async_status"] == "Job Completed"  # the count was used up
+
+
+@pytest.mark.parametrize("transient", [True, False])
+def test_early_fetch_answers_2601_on_completed_jobs(fresh, transient):
+    g = Graph(fresh)
+    run_id = g.post(f"{ACT}/insights", time_range=RANGE).json()["report_run_id"]
+    assert g.wait_job(run_id)["async_status"] == "Job Completed"
+    fresh.add_fault({"kind": "early_fetch", "account": ACT, "count": 2, "transient": transient})
+    for _ in range(2):
+        resp = g.get(f"{run_id}/insights")
+        assert resp.status_code == 400
+        err = error_of(resp)
+        assert (err["code"], err["error_subcode"]) == (2601, 1815107)
+        assert err["is_transient"] is transient
+    assert g.get(f"{run_id}/insights").json()["data"]
