@@ -15,6 +15,7 @@ import requests
 from tap_meta_insights.errors import (
     ErrorKind,
     GraphError,
+    JobFailedError,
     RetryableError,
     TapFatalError,
     TooMuchDataError,
@@ -222,6 +223,8 @@ class GraphClient:
                 detail = f"{error.label}: {error.message}"
             if kind is ErrorKind.TOO_MUCH_DATA:
                 raise TooMuchDataError(self.redact(detail))
+            if kind is ErrorKind.JOB_FAILED:
+                raise JobFailedError(self.redact(detail))
             if kind in (ErrorKind.RATE_LIMIT, ErrorKind.TRANSIENT):
                 if attempt >= retries:
                     raise RetryableError(

@@ -39,7 +39,8 @@ class TooMuchDataError(TapError):
 
 
 class JobFailedError(TapError):
-    """An async report job ended in "Job Failed"/"Job Skipped" or timed out."""
+    """An async report job ended in "Job Failed"/"Job Skipped", timed out, or its results
+    became unreadable (code 2601/1815107 with ``is_transient: false``)."""
 
 
 class RetryableError(TapError):
@@ -51,6 +52,7 @@ class ErrorKind(enum.Enum):
 
     RATE_LIMIT = "rate_limit"  # retry with backoff, honouring the regain-access estimate
     TRANSIENT = "transient"  # retry with backoff
+    JOB_FAILED = "job_failed"  # the report run is unusable: run the job again (2601, not transient)
     TOO_MUCH_DATA = "too_much_data"  # split the job (or shrink the page)
     TOKEN = "token"  # fail fast: refresh the token
     PERMISSION = "permission"  # fail fast: no access to the account
@@ -142,7 +144,10 @@ def classify(err: GraphError) -> ErrorKind:
     if code == 1 and REDUCE_DATA_TEXT in msg:
         return ErrorKind.TOO_MUCH_DATA
     if code == 2601 or sub == 1815107:
-        return ErrorKind.TRANSIENT
+        # "Error accessing adreport job": transient while the job is finishing (retry the
+        # read); not transient when the run failed or its results are gone, which no retry of
+        # the same read fixes: the caller runs the job again (see DECISIONLOG).
+        return ErrorKind.TRANSIENT if err.is_transient else ErrorKind.JOB_FAILED
     if code == 3018:
         return ErrorKind.DATE_LIMIT
     if code == 803 or (code == 100 and (sub == 33 or "does not exist" in msg)):

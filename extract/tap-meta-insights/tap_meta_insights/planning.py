@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import typing as t
 from dataclasses import dataclass
 
-from tap_meta_insights.config import add_months, earliest_allowed
+from tap_meta_insights.config import ReportSpec, add_months, earliest_allowed
 
 ONE_DAY = dt.timedelta(days=1)
+REACH_MONTHS = 13  # Meta serves reach-related fields with breakdowns for 13 months only
 
 
 @dataclass(frozen=True, order=True)
@@ -108,3 +110,41 @@ class ContiguousProgress:
                 moved = True
             self._next += 1
         return self.bookmark if moved else None
+
+
+def is_reach_related(field: str) -> bool:
+    """Fields Meta counts as reach (people, not impressions) and refuses with breakdowns for
+    ranges starting more than 13 months back (error 100/2446289)."""
+    return field in ("reach", "frequency", "cpp", "full_view_reach") or field.startswith(
+        ("unique_", "cost_per_unique_")
+    )
+
+
+def reach_cutoff(today: dt.date) -> dt.date:
+    """First day a window may start on and still ask for reach with breakdowns.
+
+    Meta counts 13 months back from its own "today"; one day of margin keeps a run that
+    starts near midnight (or in a timezone ahead of Meta's) on the safe side.
+    """
+    return add_months(today, -REACH_MONTHS) + ONE_DAY
+
+
+def without_reach(report: ReportSpec) -> ReportSpec | None:
+    """The report minus its reach-related fields, if Meta limits it to 13 months (it has
+    breakdowns and asks for reach-related fields); None if the report is not limited."""
+    if not report.breakdowns or not any(is_reach_related(f) for f in report.fields):
+        return None
+    return dataclasses.replace(
+        report, fields=tuple(f for f in report.fields if not is_reach_related(f))
+    )
+
+
+def split_at(windows: t.Sequence[DateRange], day: dt.date) -> list[DateRange]:
+    """The windows with the one containing ``day`` (not starting on it) cut before ``day``."""
+    out: list[DateRange] = []
+    for w in windows:
+        if w.since < day <= w.until:
+            out += [DateRange(w.since, day - ONE_DAY), DateRange(day, w.until)]
+        else:
+            out.append(w)
+    return out

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from tap_meta_insights.config import ALL_STATUSES
 from tap_meta_insights.errors import (
+    JobFailedError,
     RetryableError,
     TapFatalError,
     TooMuchDataError,
@@ -34,6 +35,7 @@ FAILED_STATUSES = frozenset({"Job Failed", "Job Skipped"})
 HOT_UTILISATION = 90.0  # no new job starts at or above this percentage
 WARM_UTILISATION = 75.0  # one job at a time at or above this percentage
 MAX_ATTEMPTS_UNSPLITTABLE = 2  # tries of a job that cannot be split any further
+MAX_RESULT_RERUNS = 2  # new report runs for a window whose finished run's results are gone
 
 
 @dataclass(eq=False)
@@ -79,6 +81,7 @@ class PlannedWindow:
     ready: bool = False
     consumed: bool = False
     error: BaseException | None = None
+    reruns: int = 0
 
     @property
     def label(self) -> str:
@@ -156,6 +159,32 @@ class JobScheduler:
             if self._fatal is not None:
                 raise self._fatal
             return [leaf.run_id for leaf in window.root.leaves() if leaf.run_id]
+
+    def rerun(self, window: PlannedWindow, run_id: str, reason: str) -> None:
+        """The results of a completed run are unreadable (2601, not transient): run that job
+        again. The caller waits for the window again and re-reads it (duplicates are dropped)."""
+        with self._cond:
+            if window.reruns >= MAX_RESULT_RERUNS:
+                msg = (
+                    f"{window.label}: Meta lost the results of report run {run_id} "
+                    f"{window.reruns + 1} times ({reason}); retry the run later."
+                )
+                raise TapFatalError(msg)
+            window.reruns += 1
+            for leaf in window.root.leaves():
+                if leaf.run_id == run_id:
+                    leaf.state, leaf.run_id = "pending", None
+            window.ready = False
+            self._cond.notify_all()
+        self.logger.info(
+            "%s: results of report run %s are unreadable (%s); running the job again",
+            window.label,
+            run_id,
+            reason,
+        )
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread = None  # it had finished every window: start it again
+            self.start()
 
     def consumed(self, window: PlannedWindow) -> None:
         """The stream has read every row of ``window``: let the look-ahead move on."""
@@ -274,6 +303,9 @@ class JobScheduler:
         except TooMuchDataError as exc:
             self._failed(window, job, f"too much data ({exc})", too_much=True)
             return
+        except JobFailedError as exc:
+            self._failed(window, job, str(exc))
+            return
         except RetryableError as exc:
             raise TapFatalError(f"{window.label}: {exc}") from None
         run_id = str(body.get("report_run_id") or body.get("id") or "")
@@ -302,6 +334,10 @@ class JobScheduler:
             except TooMuchDataError as exc:
                 self._finish(job)
                 self._failed(window, job, str(exc), too_much=True)
+                continue
+            except JobFailedError as exc:
+                self._finish(job)
+                self._failed(window, job, str(exc))
                 continue
             except RetryableError as exc:
                 raise TapFatalError(f"{window.label}: {exc}") from None

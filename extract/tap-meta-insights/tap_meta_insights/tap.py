@@ -14,11 +14,14 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_meta_insights.client import GraphClient
 from tap_meta_insights.config import CONFIG_SCHEMA, SettingError, Settings, parse_settings
-from tap_meta_insights.errors import TapError, redact
+from tap_meta_insights.errors import JobFailedError, TapError, redact
 from tap_meta_insights.planning import (
     ContiguousProgress,
     incremental_start,
     plan_windows,
+    reach_cutoff,
+    split_at,
+    without_reach,
 )
 from tap_meta_insights.scheduler import JobScheduler, PlannedWindow
 from tap_meta_insights.streams import (
@@ -114,9 +117,27 @@ class Run:
                     today=today,
                 )
                 spans = plan_windows(start, end, settings.chunk_months)
+                old_report = without_reach(stream.report)
+                cutoff = reach_cutoff(today)
+                if old_report is not None and spans and spans[0].since < cutoff:
+                    spans = split_at(spans, cutoff)
+                    dropped = sorted(set(stream.report.fields) - set(old_report.fields))
+                    self.logger.info(
+                        "%s %s: %s not requested for days before %s (Meta serves reach-related "
+                        "fields with breakdowns for 13 months); those rows have them null",
+                        stream.name,
+                        account_id,
+                        ", ".join(dropped),
+                        cutoff,
+                    )
                 self._progress[(stream.name, account_id)] = ContiguousProgress(spans, bookmark)
                 self._plan[(stream.name, account_id)] = [
-                    self.scheduler.add(account_id, stream.report, span) for span in spans
+                    self.scheduler.add(
+                        account_id,
+                        old_report if old_report and span.since < cutoff else stream.report,
+                        span,
+                    )
+                    for span in spans
                 ]
                 total_days += sum(s.days for s in spans)
                 self.logger.info(
@@ -145,14 +166,25 @@ class Run:
         return self._plan.get((stream_name, account_id), [])
 
     def rows(self, window: PlannedWindow) -> t.Iterator[dict]:
-        """Every result row of a window's jobs, page by page (blocks until they are done)."""
-        for run_id in self.scheduler.wait(window):
-            yield from self.client.iter_rows(
-                f"{run_id}/insights",
-                shrink_pages=True,
-                account=window.account_id,
-                what=f"reading results of {window.label}",
-            )
+        """Every result row of a window's jobs, page by page (blocks until they are done).
+
+        If a finished run's results turn out unreadable (2601, not transient), that job is run
+        again and the window read again from its first run: the stream drops rows it already
+        wrote (same key), so each key is still written once.
+        """
+        while True:
+            try:
+                for run_id in self.scheduler.wait(window):
+                    reading = run_id
+                    yield from self.client.iter_rows(
+                        f"{run_id}/insights",
+                        shrink_pages=True,
+                        account=window.account_id,
+                        what=f"reading results of {window.label}",
+                    )
+                return
+            except JobFailedError as exc:
+                self.scheduler.rerun(window, reading, str(exc))
 
     def window_done(
         self,

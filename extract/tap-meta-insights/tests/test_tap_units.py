@@ -356,7 +356,14 @@ def _err(
         ),
         (_err(500, 1, "An unknown error occurred", 99), ErrorKind.TRANSIENT),
         (_err(500, 2, "An unexpected error has occurred"), ErrorKind.TRANSIENT),
-        (_err(400, 2601, "(#2601) Error accessing adreport job.", 1815107), ErrorKind.TRANSIENT),
+        (
+            _err(400, 2601, "(#2601) Error accessing adreport job.", 1815107, is_transient=True),
+            ErrorKind.TRANSIENT,
+        ),
+        (
+            _err(400, 2601, "(#2601) Error accessing adreport job.", 1815107, is_transient=False),
+            ErrorKind.JOB_FAILED,
+        ),
         (_err(400, 3018, "(#3018) start date beyond 37 months"), ErrorKind.DATE_LIMIT),
         (_err(502, None), ErrorKind.TRANSIENT),
         (GraphError.from_response(503, None), ErrorKind.TRANSIENT),
