@@ -180,7 +180,15 @@ RATE_LIMIT_MESSAGES = {
         f"again. For more info, please refer to {RATE_LIMIT_URL}#ads-management.",
         2446079,
     ),
+    32: ("(#32) Page request limit reached", None),
 }
+# The other business-use-case limits (80001 pages ... 80008): same shape, their own code.
+for _code in (80001, 80002, 80003, 80005, 80006, 80007, 80008):
+    RATE_LIMIT_MESSAGES[_code] = (
+        f"(#{_code}) There have been too many calls for this business use case. Wait a bit "
+        f"and try again. For more info, please refer to {RATE_LIMIT_URL}.",
+        2446079,
+    )
 
 
 def rate_limited(code: int) -> GraphError:

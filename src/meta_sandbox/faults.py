@@ -21,7 +21,7 @@ KINDS = (
     "early_fetch",
 )
 TOO_BIG_MODES = ("job_failed", "error_1487534", "error_500")
-RATE_LIMIT_CODES = (4, 17, 613, 80000, 80004)
+RATE_LIMIT_CODES = (4, 17, 32, 613, *range(80000, 80009))
 
 
 @dataclass

@@ -9,9 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 from facebook_business.adobjects.adsinsights import AdsInsights
 from tap_helpers import ACCOUNT, TOKEN, assert_equals_truth, month_back
 from tap_meta_insights.config import earliest_allowed
+from tap_meta_insights.errors import ErrorKind, GraphError, classify
 from tap_meta_insights.planning import is_reach_related, reach_cutoff
 
 from meta_sandbox.insights import is_reach_related as sandbox_reach_related
@@ -169,3 +171,26 @@ def test_readme_breakdown_recipe_backfills_37_months(run_tap) -> None:
             assert got[key]["spend"] == pytest.approx(float(t["spend"]), abs=1e-9)
             if key[0] >= cutoff.isoformat():
                 assert got[key]["reach"] == int(t["reach"])
+
+
+def test_every_fault_the_sandbox_injects_is_classified_as_the_tap_claims(sb) -> None:
+    """Each error the tap says it handles, as the sandbox produces it, maps to its handling."""
+    from tap_meta_insights.errors import GraphError
+
+    def answer() -> GraphError:
+        resp = requests.get(
+            f"{sb.graph_url}/{ACCOUNT}",
+            params={"fields": "name"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+        return GraphError.from_response(resp.status_code, resp.json())
+
+    for code in (4, 17, 32, 613, *range(80000, 80009)):
+        sb.clear_faults()
+        sb.add_fault({"kind": "rate_limit", "account": ACCOUNT, "seconds": 10**9, "code": code})
+        err = answer()
+        assert (err.code, classify(err)) == (code, ErrorKind.RATE_LIMIT)
+    sb.clear_faults()
+    sb.add_fault({"kind": "http_500_every", "k": 1})
+    assert {classify(answer()) for _ in range(2)} == {ErrorKind.TRANSIENT}
