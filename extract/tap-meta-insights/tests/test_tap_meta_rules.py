@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -130,7 +131,7 @@ def test_readme_breakdown_recipe_backfills_37_months(run_tap) -> None:
         ],
     }
     with SandboxServer(world=world, time_scale=0.0001) as sb:
-        today = dt.datetime.now(dt.timezone.utc).astimezone().date()
+        today = dt.datetime.now(ZoneInfo("Europe/Stockholm")).date()  # the account's day
         start = earliest_allowed(today)
         config = {
             "access_token": TOKEN,
