@@ -24,16 +24,36 @@ from __future__ import annotations
 import datetime
 import time
 
+import sqlalchemy as sa
 from target_postgres.sinks import PostgresSink
 from target_postgres.target import TargetPostgres
 
 DEFAULT_CONFIRM_SECONDS = 10.0
+#: Advisory lock key of raw schema/table setup (one per database, shared by every loader).
+SETUP_LOCK = "target-postgres: raw schema and table setup"
 #: The tap's record of completed windows: loaded after the rows it vouches for.
 WINDOWS_STREAM = "insights_windows"
 
 
 class LoadStampedPostgresSink(PostgresSink):
-    """PostgresSink whose ``_sdc_batched_at`` is the time the batch is loaded."""
+    """PostgresSink whose ``_sdc_batched_at`` is the time the batch is loaded, and whose schema
+    and table setup is serialized across loaders."""
+
+    def setup(self) -> None:
+        """Create the schema and table (or add columns) under a PostgreSQL advisory lock.
+
+        target-postgres checks, then creates: loaders started together into an empty database
+        (`sync --all --parallel 4`) raced on CREATE SCHEMA / CREATE TABLE (DuplicateSchema,
+        DuplicateTable). The lock is held by a connection of its own for the few milliseconds of
+        setup; whoever waited finds the table there. Loading itself runs in parallel."""
+        with self.connector._engine.connect() as holder:  # the SDK's documented engine accessor
+            holder.execute(sa.text("select pg_advisory_lock(hashtext(:key))"), {"key": SETUP_LOCK})
+            try:
+                super().setup()
+            finally:
+                holder.execute(
+                    sa.text("select pg_advisory_unlock(hashtext(:key))"), {"key": SETUP_LOCK}
+                )
 
     def process_batch(self, context: dict) -> None:
         loaded_at = datetime.datetime.now(tz=datetime.timezone.utc).isoformat()
