@@ -30,7 +30,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk import Stream
 
-    from tap_meta_insights.config import Settings
+    from tap_meta_insights.settings import Settings
 
 ACCOUNT_FIELDS = "account_id,name,currency,timezone_name,account_status,created_time"
 

@@ -9,8 +9,8 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_meta_insights.config import ALL_STATUSES
 from tap_meta_insights.errors import TapFatalError
+from tap_meta_insights.graph_api import ALL_STATUSES
 from tap_meta_insights.records import (
     MissingKeyError,
     build_record,
@@ -25,8 +25,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_meta_insights.client import GraphClient
-    from tap_meta_insights.config import ReportSpec, Settings
+    from tap_meta_insights.reports import ReportSpec
     from tap_meta_insights.scheduler import PlannedWindow
+    from tap_meta_insights.settings import Settings
 
 
 class SyncRun(t.Protocol):

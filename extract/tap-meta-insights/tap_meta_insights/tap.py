@@ -7,10 +7,10 @@ import logging
 import sys
 import typing as t
 
-from tap_meta_insights.config import CONFIG_SCHEMA, SettingError, Settings, parse_settings
-from tap_meta_insights.errors import TapError, redact
+from tap_meta_insights.errors import SettingError, TapError, redact
 from tap_meta_insights.run import Run
 from tap_meta_insights.sdk_compat import OwnSettingsCheck
+from tap_meta_insights.settings import CONFIG_SCHEMA, Settings, parse_settings
 from tap_meta_insights.streams import (
     AccountsStream,
     AdSetsStream,
