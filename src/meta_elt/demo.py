@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from tap_meta_insights.config import add_months
+from tap_meta_insights.dates import add_months
 
 from meta_elt import meltano_run, postgres, report, secrets, tenants
 

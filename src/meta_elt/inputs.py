@@ -7,7 +7,8 @@ import re
 import uuid
 
 # One definition of Meta's horizon and month arithmetic: the tap's.
-from tap_meta_insights.config import MAX_MONTHS_BACK, earliest_allowed
+from tap_meta_insights.dates import earliest_allowed
+from tap_meta_insights.graph_api import MAX_MONTHS_BACK
 
 MAX_CONCURRENCY = 8
 

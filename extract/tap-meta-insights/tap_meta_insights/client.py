@@ -25,7 +25,7 @@ from tap_meta_insights.errors import (
 )
 
 if t.TYPE_CHECKING:
-    from tap_meta_insights.config import Settings
+    from tap_meta_insights.settings import Settings
 
 USER_AGENT = "tap-meta-insights"
 RATE_LIMIT_BASE_SECONDS = 15.0

@@ -26,6 +26,10 @@ def redact(text: str, secrets: t.Iterable[str] = ()) -> str:
     return text
 
 
+class SettingError(ValueError):
+    """A setting is invalid; the message is one line naming the setting and the fix."""
+
+
 class TapError(Exception):
     """Base class of the tap's own errors."""
 

@@ -7,7 +7,8 @@ import datetime as dt
 import typing as t
 from dataclasses import dataclass
 
-from tap_meta_insights.config import ReportSpec, add_months, earliest_allowed
+from tap_meta_insights.dates import add_months, earliest_allowed
+from tap_meta_insights.reports import ReportSpec
 
 ONE_DAY = dt.timedelta(days=1)
 REACH_MONTHS = 13  # Meta serves reach-related fields with breakdowns for 13 months only

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import typing as t
 
-from tap_meta_insights.config import ALL_OBJECT_FIELDS, ReportSpec
+from tap_meta_insights.graph_api import ALL_OBJECT_FIELDS
+from tap_meta_insights.reports import ReportSpec
 
 INTEGER_FIELDS = frozenset(
     {

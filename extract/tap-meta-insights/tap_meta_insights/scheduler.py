@@ -17,18 +17,19 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
-from tap_meta_insights.config import ALL_STATUSES
 from tap_meta_insights.errors import (
     JobFailedError,
     RetryableError,
     TapFatalError,
     TooMuchDataError,
 )
+from tap_meta_insights.graph_api import ALL_STATUSES
 from tap_meta_insights.planning import DateRange
 
 if t.TYPE_CHECKING:
     from tap_meta_insights.client import GraphClient
-    from tap_meta_insights.config import ReportSpec, Settings
+    from tap_meta_insights.reports import ReportSpec
+    from tap_meta_insights.settings import Settings
 
 DONE_STATUSES = frozenset({"Job Completed"})
 FAILED_STATUSES = frozenset({"Job Failed", "Job Skipped"})

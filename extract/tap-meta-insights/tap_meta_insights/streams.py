@@ -9,8 +9,8 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_meta_insights.config import ALL_STATUSES
 from tap_meta_insights.errors import TapFatalError
+from tap_meta_insights.graph_api import ALL_STATUSES
 from tap_meta_insights.records import (
     MissingKeyError,
     build_record,
@@ -18,26 +18,67 @@ from tap_meta_insights.records import (
     key_properties,
     record_key,
 )
+from tap_meta_insights.sdk_compat import WindowBookmarks, tap_of, write_record, write_schema
 
 if t.TYPE_CHECKING:
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
-    from tap_meta_insights.config import ReportSpec
-    from tap_meta_insights.tap import TapMetaInsights
+    from tap_meta_insights.client import GraphClient
+    from tap_meta_insights.reports import ReportSpec
+    from tap_meta_insights.scheduler import PlannedWindow
+    from tap_meta_insights.settings import Settings
 
 
-class _AccountPartitioned(Stream):
+class SyncRun(t.Protocol):
+    """What the streams use of the sync's run (``tap_meta_insights.run.Run``)."""
+
+    client: GraphClient
+
+    def account(self, account_id: str) -> dict: ...
+
+    def windows(self, stream_name: str, account_id: str) -> list[PlannedWindow]: ...
+
+    def rows(self, window: PlannedWindow) -> t.Iterator[dict]: ...
+
+    def window_done(
+        self,
+        stream: InsightsStream,
+        window: PlannedWindow,
+        rows: int,
+        started_at: dt.datetime | None = None,
+    ) -> None: ...
+
+
+class StreamHost(t.Protocol):
+    """What the streams use of their tap (``tap_meta_insights.tap.TapMetaInsights``)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def run(self) -> SyncRun: ...
+
+
+class _MetaStream(Stream):
+    """A stream of this tap."""
+
+    @property
+    def host(self) -> StreamHost:
+        """The tap, with its settings and the sync's run."""
+        return t.cast("StreamHost", tap_of(self))
+
+
+class _AccountPartitioned(_MetaStream):
     """A stream partitioned (and bookmarked) per ad account."""
-
-    _tap: TapMetaInsights
 
     @property
     def partitions(self) -> list[dict] | None:
         """One partition per configured account."""
-        return [{"account_id": a} for a in self._tap.settings.account_ids] or None
+        return [{"account_id": a} for a in self.host.settings.account_ids] or None
 
 
-class InsightsStream(_AccountPartitioned):
+class InsightsStream(WindowBookmarks, _AccountPartitioned):
     """``insights_<report>``: daily rows of one report, one async job per planned window."""
 
     replication_key = "date"
@@ -46,18 +87,13 @@ class InsightsStream(_AccountPartitioned):
     # conformance pass, which otherwise costs about as much as everything else together.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    def __init__(self, tap: TapMetaInsights, report: ReportSpec) -> None:
+    def __init__(self, tap: Tap, report: ReportSpec) -> None:
         self.report = report
         super().__init__(tap, name=report.stream_name, schema=insights_schema(report))
         self.primary_keys = key_properties(report)
 
-    # Our bookmark is the last day of the contiguous prefix of completed windows; the
-    # SDK's per-record max-date tracking would be wrong for a run killed mid-window.
-    def _increment_stream_state(
-        self, latest_record: dict, *, context: Context | None = None
-    ) -> None:
-        return
-
+    # Our bookmark is the last day of the contiguous prefix of completed windows, moved by the
+    # run as windows complete (WindowBookmarks: no per-record max-date tracking).
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
         """No signpost: the bookmark is set per completed window."""
         return
@@ -75,9 +111,9 @@ class InsightsStream(_AccountPartitioned):
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Rows of every planned window of this account, window by window."""
-        run = self._tap.run
+        run = self.host.run
         account_id = str((context or {})["account_id"])
-        tenant_id = self._tap.settings.tenant_id
+        tenant_id = self.host.settings.tenant_id
         for window in run.windows(self.name, account_id):
             # Taken before the window's first row is written (the SDK stamps each record's
             # time_extracted as it writes it): rows of this account, report and days extracted
@@ -108,7 +144,7 @@ class InsightsStream(_AccountPartitioned):
             run.window_done(self, window, rows, started_at)
 
 
-class InsightsWindowsStream(Stream):
+class InsightsWindowsStream(_MetaStream):
     """``insights_windows``: one record per completed planned window (the synced days)."""
 
     name = "insights_windows"
@@ -132,16 +168,16 @@ class InsightsWindowsStream(Stream):
         if not self.selected:
             return
         if not self._schema_sent:
-            self._write_schema_message()
+            write_schema(self)
             self._schema_sent = True
-        self._write_record_message(record)
+        write_record(self, record)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Records are written by the insights streams as their windows complete."""
         return iter(())
 
 
-class AccountsStream(Stream):
+class AccountsStream(_MetaStream):
     """``accounts``: the configured ad accounts."""
 
     name = "accounts"
@@ -158,16 +194,15 @@ class AccountsStream(Stream):
         th.Property("created_time", th.DateTimeType),
         th.Property("updated_time", th.DateTimeType),
     ).to_dict()
-    _tap: TapMetaInsights
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """One record per account (from the lookup done when planning)."""
-        run = self._tap.run
-        for account_id in self._tap.settings.account_ids:
+        run = self.host.run
+        for account_id in self.host.settings.account_ids:
             info = run.account(account_id)
             status = info.get("account_status")
             yield {
-                "tenant_id": self._tap.settings.tenant_id,
+                "tenant_id": self.host.settings.tenant_id,
                 "account_id": account_id,
                 "id": str(info.get("account_id") or account_id.removeprefix("act_")),
                 "name": info.get("name"),
@@ -224,7 +259,7 @@ class _ObjectStream(_AccountPartitioned):
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Every object of the account, one page in memory at a time."""
-        run = self._tap.run
+        run = self.host.run
         account_id = str((context or {})["account_id"])
         fields = [
             "id",
@@ -245,7 +280,7 @@ class _ObjectStream(_AccountPartitioned):
             record["id"] = str(row.get("id"))
             for parent in self.parents:
                 record[parent] = None if row.get(parent) is None else str(row.get(parent))
-            record["tenant_id"] = self._tap.settings.tenant_id
+            record["tenant_id"] = self.host.settings.tenant_id
             record["account_id"] = account_id
             yield record
 

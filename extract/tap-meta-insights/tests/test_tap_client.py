@@ -10,8 +10,8 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 from tap_meta_insights.client import GraphClient, Throttle, strip_token
-from tap_meta_insights.config import parse_settings
 from tap_meta_insights.errors import RetryableError, TapFatalError, TooMuchDataError
+from tap_meta_insights.settings import parse_settings
 
 TOKEN = "EAAB-secret-token-42"
 

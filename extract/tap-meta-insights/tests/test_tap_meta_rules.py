@@ -13,7 +13,7 @@ import pytest
 import requests
 from facebook_business.adobjects.adsinsights import AdsInsights
 from tap_helpers import ACCOUNT, TOKEN, assert_equals_truth, month_back
-from tap_meta_insights.config import earliest_allowed
+from tap_meta_insights.dates import earliest_allowed
 from tap_meta_insights.errors import ErrorKind, GraphError, classify
 from tap_meta_insights.planning import is_reach_related, reach_cutoff
 

@@ -8,10 +8,11 @@ import threading
 import typing as t
 
 import pytest
-from tap_meta_insights.config import ReportSpec, parse_settings
 from tap_meta_insights.errors import TapFatalError, TooMuchDataError
 from tap_meta_insights.planning import DateRange, plan_windows
+from tap_meta_insights.reports import ReportSpec
 from tap_meta_insights.scheduler import JobScheduler
+from tap_meta_insights.settings import parse_settings
 
 D = dt.date.fromisoformat
 LOG = logging.getLogger("test-scheduler")

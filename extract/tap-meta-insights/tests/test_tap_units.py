@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 from tap_helpers import serve_token
-from tap_meta_insights.config import (
-    DEFAULT_TENANT_ID,
-    ReportSpec,
+from tap_meta_insights.errors import (
+    ErrorKind,
+    GraphError,
     SettingError,
-    normalise_account_id,
-    parse_list_setting,
-    parse_settings,
+    classify,
+    fatal_message,
+    redact,
 )
-from tap_meta_insights.errors import ErrorKind, GraphError, classify, fatal_message, redact
+from tap_meta_insights.list_setting import parse_list_setting
 from tap_meta_insights.planning import (
     ContiguousProgress,
     DateRange,
@@ -24,6 +24,8 @@ from tap_meta_insights.planning import (
     plan_windows,
 )
 from tap_meta_insights.records import build_record, key_properties, record_key
+from tap_meta_insights.reports import ReportSpec
+from tap_meta_insights.settings import DEFAULT_TENANT_ID, normalise_account_id, parse_settings
 
 D = dt.date.fromisoformat
 TODAY = D("2026-11-28")
@@ -201,7 +203,7 @@ def test_tenant_defaults_to_the_nil_uuid(tenant: str | None) -> None:
 
 
 def test_tenant_default_is_declared_in_the_config_schema() -> None:
-    from tap_meta_insights.config import CONFIG_SCHEMA
+    from tap_meta_insights.settings import CONFIG_SCHEMA
 
     assert CONFIG_SCHEMA["properties"]["tenant_id"]["default"] == DEFAULT_TENANT_ID
     assert "access_token_file" in CONFIG_SCHEMA["properties"]
