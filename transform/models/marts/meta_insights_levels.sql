@@ -2,7 +2,7 @@
     Grain: one row per tenant_id, ad_account_id, level (account, campaign, adset, ad), object_id
     and date (insights_level_id is the md5 of those). Default attribution, no breakdowns.
     Account level is complete: a row for every day a report of the account was synced
-    (stg_meta_ads__insights_windows), zeros where Meta returned nothing.
+    (int_meta_ads__synced_days), zeros where Meta returned nothing.
 
     Incremental by load time, recomputed per account-day: every account-day touched by rows or
     windows loaded after the high-water mark is rebuilt at all levels, because the account row is
@@ -23,7 +23,6 @@
         ],
     )
 }}
-{%- set reports = meta_ads_text_array(var('meta_insights_reports')) %}
 {%- set preference = meta_ads_text_array(var('meta_levels_action_report_time_preference')) %}
 
 with
@@ -36,26 +35,18 @@ insights as not materialized (
         and breakdowns = '{}'::jsonb
 ),
 
-insights_windows as (
-    select * from {{ ref('stg_meta_ads__insights_windows') }}
-    where report_name = any({{ reports }})
-),
-
 accounts as (
     select * from {{ ref('stg_meta_ads__accounts') }}
 ),
 
+-- when the latest window covering each account-day was loaded
 synced_days as (
     select
-        insights_windows.tenant_id,
-        insights_windows.ad_account_id,
-        cast(synced.day as date) as date,
-        max(insights_windows._loaded_at) as _loaded_at
-    from insights_windows
-    cross join
-        lateral generate_series(
-            insights_windows.date_start, insights_windows.date_stop, interval '1 day'
-        ) as synced (day)
+        tenant_id,
+        ad_account_id,
+        date,
+        max(_loaded_at) as _loaded_at
+    from {{ ref('int_meta_ads__synced_days') }}
     group by 1, 2, 3
 ),
 
