@@ -132,13 +132,7 @@ final as (
         cast(coalesce(clicks, 0) as bigint) as clicks,
         cast(coalesce(link_clicks, 0) as bigint) as link_clicks,
         cast(coalesce(spend, 0) as numeric) as spend,
-        cast(
-            case when impressions > 0 then round(100.0 * clicks / impressions, 6) end as numeric
-        ) as ctr,
-        cast(case when clicks > 0 then round(spend / clicks, 6) end as numeric) as cpc,
-        cast(
-            case when impressions > 0 then round(1000.0 * spend / impressions, 6) end as numeric
-        ) as cpm,
+        {{ meta_ads_ratio_columns(['ctr', 'cpc', 'cpm']) | indent(8) }},
         cast(conversions as numeric) as conversions,
         cast(conversion_value as numeric) as conversion_value,
         cast(actions_by_type as jsonb) as actions,

@@ -310,16 +310,7 @@ final as (
         cast(spend as numeric) as spend,
         cast(conversions as numeric) as conversions,
         cast(conversion_value as numeric) as conversion_value,
-        cast(
-            case when impressions > 0 then round(100.0 * clicks / impressions, 6) end as numeric
-        ) as ctr,
-        cast(case when clicks > 0 then round(spend / clicks, 6) end as numeric) as cpc,
-        cast(
-            case when impressions > 0 then round(1000.0 * spend / impressions, 6) end as numeric
-        ) as cpm,
-        cast(
-            case when reach > 0 then round(1.0 * impressions / reach, 6) end as numeric
-        ) as frequency,
+        {{ meta_ads_ratio_columns(['ctr', 'cpc', 'cpm', 'frequency']) | indent(8) }},
         cast(impressions > 0 or spend > 0 or clicks > 0 as boolean) as has_delivery,
         cast(metrics_source as text) as metrics_source,
         cast(extracted_at as timestamptz) as extracted_at,
