@@ -93,16 +93,9 @@
     select
         loaded_windows.tenant_id,
         loaded_windows.ad_account_id,
-        cast(synced.day as date) as date
-    from {{ ref('stg_meta_ads__insights_windows') }} as loaded_windows
-    cross join
-        lateral generate_series(
-            loaded_windows.date_start, loaded_windows.date_stop, interval '1 day'
-        ) as synced (day)
-    where
-        loaded_windows._loaded_at > {{ meta_ads_loaded_after() }}
-        and loaded_windows.report_name
-        = any({{ meta_ads_text_array(var('meta_insights_reports')) }})
+        loaded_windows.date
+    from {{ ref('int_meta_ads__synced_days') }} as loaded_windows
+    where loaded_windows._loaded_at > {{ meta_ads_loaded_after() }}
 {% endmacro %}
 
 

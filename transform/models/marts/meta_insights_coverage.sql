@@ -1,7 +1,7 @@
 {#-
     Grain: one row per tenant_id, ad_account_id and level of meta_insights_levels.
     The playbook's "count / first / last date per account", plus completeness over the days the tap
-    actually synced (stg_meta_ads__insights_windows):
+    actually synced (int_meta_ads__synced_days):
     - account level: every synced day (of any report) must have a row (zero-filled if no delivery);
     - campaign/adset/ad level: every day a report of that level synced and the account delivered
       (account row has_delivery) must have at least one row of that level.
@@ -9,7 +9,6 @@
     A table (the marts' default), rebuilt on every run: one scan of meta_insights_levels, after
     which its tests and the CLI's verification read a few hundred rows.
 -#}
-{%- set reports = meta_ads_text_array(var('meta_insights_reports')) %}
 
 with
 
@@ -17,21 +16,8 @@ levels as (
     select * from {{ ref('meta_insights_levels') }}
 ),
 
-insights_windows as (
-    select * from {{ ref('stg_meta_ads__insights_windows') }}
-    where report_name = any({{ reports }})
-),
-
 window_days as (
-    select
-        insights_windows.tenant_id,
-        insights_windows.ad_account_id,
-        insights_windows.level,
-        cast(synced.day as date) as date
-    from insights_windows
-    cross join lateral generate_series(
-        insights_windows.date_start, insights_windows.date_stop, interval '1 day'
-    ) as synced (day)
+    select * from {{ ref('int_meta_ads__synced_days') }}
 ),
 
 synced_days as (

@@ -8,7 +8,6 @@
     `_loaded_at` is the later of the row's load and the load of the latest window covering its
     day, so the high-water mark moves past the windows an incremental run has rebuilt.
 -#}
-{%- set reports = meta_ads_text_array(var('meta_insights_reports')) %}
 {{
     config(
         materialized='incremental',
@@ -65,20 +64,14 @@ account_days as (
 -- when the latest window covering each account-day was loaded
 synced_days as (
     select
-        insights_windows.tenant_id,
-        insights_windows.ad_account_id,
-        cast(synced.day as date) as date,
-        max(insights_windows._loaded_at) as _loaded_at
-    from {{ ref('stg_meta_ads__insights_windows') }} as insights_windows
-    cross join
-        lateral generate_series(
-            insights_windows.date_start, insights_windows.date_stop, interval '1 day'
-        ) as synced (day)
-    where
-        insights_windows.report_name = any({{ reports }})
-        {%- if is_incremental() %}
-            and insights_windows.date_stop >= (select min(changed_days.date) from changed_days)
-        {%- endif %}
+        tenant_id,
+        ad_account_id,
+        date,
+        max(_loaded_at) as _loaded_at
+    from {{ ref('int_meta_ads__synced_days') }}
+    {%- if is_incremental() %}
+        where date_stop >= (select min(changed_days.date) from changed_days)
+    {%- endif %}
     group by 1, 2, 3
 ),
 
@@ -139,13 +132,7 @@ final as (
         cast(coalesce(clicks, 0) as bigint) as clicks,
         cast(coalesce(link_clicks, 0) as bigint) as link_clicks,
         cast(coalesce(spend, 0) as numeric) as spend,
-        cast(
-            case when impressions > 0 then round(100.0 * clicks / impressions, 6) end as numeric
-        ) as ctr,
-        cast(case when clicks > 0 then round(spend / clicks, 6) end as numeric) as cpc,
-        cast(
-            case when impressions > 0 then round(1000.0 * spend / impressions, 6) end as numeric
-        ) as cpm,
+        {{ meta_ads_ratio_columns(['ctr', 'cpc', 'cpm']) | indent(8) }},
         cast(conversions as numeric) as conversions,
         cast(conversion_value as numeric) as conversion_value,
         cast(actions_by_type as jsonb) as actions,

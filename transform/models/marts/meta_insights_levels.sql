@@ -1,8 +1,9 @@
 {#-
     Grain: one row per tenant_id, ad_account_id, level (account, campaign, adset, ad), object_id
-    and date (insights_level_id is the md5 of those). Default attribution, no breakdowns.
-    Account level is complete: a row for every day a report of the account was synced
-    (stg_meta_ads__insights_windows), zeros where Meta returned nothing.
+    and date (insights_level_id is the md5 of those). Default attribution, no breakdowns, one
+    report per object-day (int_meta_ads__object_days). Account level is complete: a row for every
+    day a report of the account was synced, zeros where Meta returned nothing
+    (int_meta_ads__account_days).
 
     Incremental by load time, recomputed per account-day: every account-day touched by rows or
     windows loaded after the high-water mark is rebuilt at all levels, because the account row is
@@ -23,232 +24,53 @@
         ],
     )
 }}
-{%- set reports = meta_ads_text_array(var('meta_insights_reports')) %}
-{%- set preference = meta_ads_text_array(var('meta_levels_action_report_time_preference')) %}
 
-with
-
--- not materialized: referenced twice, and each reference must keep its filters pushed down
-insights as not materialized (
-    select * from {{ ref('int_meta_ads__insights_by_window') }}
+-- refs of the incremental run only (dbt parses the model as a full refresh):
+-- depends_on: {{ ref('int_meta_ads__insights_by_window') }}, {{ ref('int_meta_ads__synced_days') }}
+{%- set changed_days_only -%}
+    -- the range predicate is redundant with the IN, but Postgres can push it to the raw scan
     where
-        attribution_window = 'default'
-        and breakdowns = '{}'::jsonb
-),
-
-insights_windows as (
-    select * from {{ ref('stg_meta_ads__insights_windows') }}
-    where report_name = any({{ reports }})
-),
-
-accounts as (
-    select * from {{ ref('stg_meta_ads__accounts') }}
-),
-
-synced_days as (
-    select
-        insights_windows.tenant_id,
-        insights_windows.ad_account_id,
-        cast(synced.day as date) as date,
-        max(insights_windows._loaded_at) as _loaded_at
-    from insights_windows
-    cross join
-        lateral generate_series(
-            insights_windows.date_start, insights_windows.date_stop, interval '1 day'
-        ) as synced (day)
-    group by 1, 2, 3
-),
-
-{% if is_incremental() -%}
--- account-days with rows or windows loaded since the last run
-    changed_days as (
-        select
-            insights.tenant_id,
-            insights.ad_account_id,
-            insights.date
-        from insights
-        where insights._loaded_at > {{ meta_ads_loaded_after() }}
-        union
-        select
-            synced_days.tenant_id,
-            synced_days.ad_account_id,
-            synced_days.date
-        from synced_days
-        where synced_days._loaded_at > {{ meta_ads_loaded_after() }}
-    ),
-
-{% endif -%}
-object_days as (
-    select insights.*
-    from insights
-    {% if is_incremental() -%}
-        -- the range predicate is redundant with the IN, but Postgres can push it to the raw scan
-        where
-            insights.date >= (select min(changed_days.date) from changed_days)
-            and (insights.tenant_id, insights.ad_account_id, insights.date) in (
-                select
-                    changed_days.tenant_id,
-                    changed_days.ad_account_id,
-                    changed_days.date
-                from changed_days
-            )
-    {%- endif %}
-),
-
--- Reports without breakdowns at the same level differ only in action_report_time: keep one.
-chosen as (
-    select *
-    from (
-        select
-            object_days.*,
-            row_number() over (
-                partition by tenant_id, ad_account_id, level, object_id, date
-                order by
-                    array_position({{ preference }}, action_report_time) asc nulls last,
-                    report_name asc
-            ) as report_rank
-        from object_days
-    ) as ranked
-    where report_rank = 1
-),
-
--- Account totals from the coarsest level reported that day (campaign, else adset, else ad).
-level_totals as (
-    select
-        tenant_id,
-        ad_account_id,
-        date,
-        level,
-        max(account_name) as account_name,
-        max(currency) as currency,
-        sum(impressions) as impressions,
-        sum(clicks) as clicks,
-        sum(link_clicks) as link_clicks,
-        sum(spend) as spend,
-        sum(conversions) as conversions,
-        sum(conversion_value) as conversion_value,
-        max(_loaded_at) as _loaded_at,
-        max(extracted_at) as extracted_at,
-        row_number() over (
-            partition by tenant_id, ad_account_id, date
-            order by array_position(array['campaign', 'adset', 'ad']::text[], level)
-        ) as level_rank
-    from chosen
-    where level in ('campaign', 'adset', 'ad')
-    group by 1, 2, 3, 4
-),
-
-derived_account_days as (
-    select * from level_totals
-    where level_rank = 1
-),
-
-reported_account_days as (
-    select * from chosen
-    where level = 'account'
-),
-
-account_days as (
-    select
-        tenant_id,
-        ad_account_id,
-        date
-    from synced_days
-    {% if is_incremental() -%}
-        where (tenant_id, ad_account_id, date) in (
+        date >= (select min(changed_days.date) from changed_days)
+        and (tenant_id, ad_account_id, date) in (
             select
                 changed_days.tenant_id,
                 changed_days.ad_account_id,
                 changed_days.date
             from changed_days
         )
+{%- endset %}
+
+with
+
+{% if is_incremental() -%}
+-- account-days with rows or windows loaded since the last run (the strategy deletes the same)
+    changed_days as (
+        select
+            insights.tenant_id,
+            insights.ad_account_id,
+            insights.date
+        from {{ ref('int_meta_ads__insights_by_window') }} as insights
+        where
+            insights.attribution_window = 'default'
+            and insights.breakdowns = '{}'::jsonb
+            and insights._loaded_at > {{ meta_ads_loaded_after() }}
+        union
+        {{ meta_ads_synced_days_loaded_after() | indent(8) }}
+    ),
+
+{% endif -%}
+account_rows as (
+    select * from {{ ref('int_meta_ads__account_days') }}
+    {% if is_incremental() -%}
+        {{ changed_days_only | indent(4) }}
     {%- endif %}
-    union
-    select
-        tenant_id,
-        ad_account_id,
-        date
-    from derived_account_days
-    union
-    select
-        tenant_id,
-        ad_account_id,
-        date
-    from reported_account_days
 ),
 
-account_rows as (
-    select
-        account_days.tenant_id,
-        account_days.ad_account_id,
-        'account' as level,
-        account_days.ad_account_id as object_id,
-        account_days.date,
-        coalesce(
-            reported_account_days.account_name,
-            derived_account_days.account_name,
-            accounts.account_name
-        ) as object_name,
-        coalesce(
-            reported_account_days.account_name,
-            derived_account_days.account_name,
-            accounts.account_name
-        ) as account_name,
-        cast(null as text) as campaign_id,
-        cast(null as text) as campaign_name,
-        cast(null as text) as adset_id,
-        cast(null as text) as adset_name,
-        cast(null as text) as ad_id,
-        cast(null as text) as ad_name,
-        coalesce(
-            reported_account_days.currency, derived_account_days.currency, accounts.currency
-        ) as currency,
-        reported_account_days.action_report_time,
-        coalesce(reported_account_days.impressions, derived_account_days.impressions, 0)
-            as impressions,
-        reported_account_days.reach,
-        coalesce(reported_account_days.clicks, derived_account_days.clicks, 0) as clicks,
-        coalesce(reported_account_days.link_clicks, derived_account_days.link_clicks, 0)
-            as link_clicks,
-        coalesce(reported_account_days.spend, derived_account_days.spend, 0) as spend,
-        coalesce(reported_account_days.conversions, derived_account_days.conversions, 0)
-            as conversions,
-        coalesce(
-            reported_account_days.conversion_value, derived_account_days.conversion_value, 0
-        ) as conversion_value,
-        case
-            when reported_account_days.object_id is not null then 'report'
-            when derived_account_days.level is not null
-                then 'sum_of_' || derived_account_days.level
-            else 'zero_fill'
-        end as metrics_source,
-        coalesce(reported_account_days.extracted_at, derived_account_days.extracted_at)
-            as extracted_at,
-        greatest(
-            reported_account_days._loaded_at,
-            derived_account_days._loaded_at,
-            synced_days._loaded_at
-        ) as _loaded_at
-    from account_days
-    left join reported_account_days
-        on
-            account_days.tenant_id = reported_account_days.tenant_id
-            and account_days.ad_account_id = reported_account_days.ad_account_id
-            and account_days.date = reported_account_days.date
-    left join derived_account_days
-        on
-            account_days.tenant_id = derived_account_days.tenant_id
-            and account_days.ad_account_id = derived_account_days.ad_account_id
-            and account_days.date = derived_account_days.date
-    left join synced_days
-        on
-            account_days.tenant_id = synced_days.tenant_id
-            and account_days.ad_account_id = synced_days.ad_account_id
-            and account_days.date = synced_days.date
-    left join accounts
-        on
-            account_days.tenant_id = accounts.tenant_id
-            and account_days.ad_account_id = accounts.ad_account_id
+object_days as (
+    select * from {{ ref('int_meta_ads__object_days') }}
+    {% if is_incremental() -%}
+        {{ changed_days_only | indent(4) }}
+    {%- endif %}
 ),
 
 object_rows as (
@@ -282,7 +104,7 @@ object_rows as (
         'report' as metrics_source,
         extracted_at,
         _loaded_at
-    from chosen
+    from object_days
     where level in ('campaign', 'adset', 'ad')
 ),
 
@@ -319,16 +141,7 @@ final as (
         cast(spend as numeric) as spend,
         cast(conversions as numeric) as conversions,
         cast(conversion_value as numeric) as conversion_value,
-        cast(
-            case when impressions > 0 then round(100.0 * clicks / impressions, 6) end as numeric
-        ) as ctr,
-        cast(case when clicks > 0 then round(spend / clicks, 6) end as numeric) as cpc,
-        cast(
-            case when impressions > 0 then round(1000.0 * spend / impressions, 6) end as numeric
-        ) as cpm,
-        cast(
-            case when reach > 0 then round(1.0 * impressions / reach, 6) end as numeric
-        ) as frequency,
+        {{ meta_ads_ratio_columns(['ctr', 'cpc', 'cpm', 'frequency']) | indent(8) }},
         cast(impressions > 0 or spend > 0 or clicks > 0 as boolean) as has_delivery,
         cast(metrics_source as text) as metrics_source,
         cast(extracted_at as timestamptz) as extracted_at,

@@ -1,7 +1,8 @@
 {#-
     Completeness, computed when the test runs (not read from the stored meta_insights_coverage,
-    which is only as fresh as its last build): every day the tap synced (a day inside a window of
-    stg_meta_ads__insights_windows, reports of var('meta_insights_reports')) is in the mart.
+    which is only as fresh as its last build): every day the tap synced (a day of
+    int_meta_ads__synced_days: the windows of the reports in var('meta_insights_reports')) is in
+    the mart.
     Returns the missing (tenant_id, ad_account_id, <by>, date).
 
     by='level' (meta_insights_levels; the rule of meta_insights_coverage):
@@ -16,25 +17,12 @@
     var('meta_test_recent_hours') hours are expected (this run's loads).
 -#}
 {% test covers_synced_days(model, by='level') %}
-{%- set reports = meta_ads_text_array(var('meta_insights_reports')) %}
 
 with
 
 mart as (
 
     select * from {{ model }}
-
-),
-
-insights_windows as (
-
-    select * from {{ ref('stg_meta_ads__insights_windows') }}
-    where
-        report_name = any({{ reports }})
-        {%- if var('meta_test_scope', 'all') == 'recent' %}
-            and _loaded_at
-            >= now() - interval '{{ var("meta_test_recent_hours", 24) | int }} hours'
-        {%- endif %}
 
 ),
 
@@ -48,14 +36,16 @@ account_rows as (
 window_days as (
 
     select distinct
-        insights_windows.tenant_id,
-        insights_windows.ad_account_id,
-        insights_windows.{{ by }} as expected_in,
-        cast(synced.day as date) as date
-    from insights_windows
-    cross join lateral generate_series(
-        insights_windows.date_start, insights_windows.date_stop, interval '1 day'
-    ) as synced (day)
+        synced_days.tenant_id,
+        synced_days.ad_account_id,
+        synced_days.{{ by }} as expected_in,
+        synced_days.date
+    from {{ ref('int_meta_ads__synced_days') }} as synced_days
+    {%- if var('meta_test_scope', 'all') == 'recent' %}
+        where
+            synced_days._loaded_at
+            >= now() - interval '{{ var("meta_test_recent_hours", 24) | int }} hours'
+    {%- endif %}
 
 ),
 
