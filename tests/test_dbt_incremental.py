@@ -6,11 +6,19 @@ One raw schema of this module's own gets the Singer fixture in two loads: the fi
 backfill of old dates, updated recent days, a new day, one tenant's copy of a shared account).
 Schema `inc` is built after the first load and built again, incrementally, after the second;
 schema `full` is built once with --full-refresh after both. Each mart must hold the same rows in
-both, compared both ways with EXCEPT ALL (duplicates count). All schemas are dropped afterwards.
+both, compared both ways with EXCEPT ALL (duplicates count).
+
+The append-only loader path: the same loads, the first one twice (as a re-sync sends it), into
+tables without a primary key that keep every version of a key
+(transform/scripts/load_singer_fixture.py --append, as an append-only loader writes them), built
+into `app`: staging dedupes, so each mart equals `full` but for the load times. All schemas are
+dropped afterwards.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +27,7 @@ from datetime import datetime
 import pytest
 
 from meta_elt import postgres
-from tests.support import FIXTURES
+from tests.support import FIXTURES, ROOT
 from tests.test_dbt_mutations import (
     MARTS,
     dbt_env,
@@ -37,6 +45,8 @@ class Builds:
     server: postgres.Server
     incremental: str  # built after the first load, then incrementally after the second
     full: str  # one --full-refresh build after both loads
+    raw_append: str  # the loads kept as every version of a key (no primary key)
+    append: str  # built from raw_append with --full-refresh
     first_load_until: datetime  # the latest _loaded_at of the first build
     relations_kept: dict[str, bool]  # mart -> the incremental build kept its table
 
@@ -54,6 +64,7 @@ def builds(
 ) -> Iterator[Builds]:
     suffix = uuid.uuid4().hex[:10]
     raw, incremental, full = f"inc_{suffix}_raw", f"inc_{suffix}_inc", f"inc_{suffix}_full"
+    raw_append, append = f"inc_{suffix}_rawapp", f"inc_{suffix}_app"
     work = tmp_path_factory.mktemp("dbt_incremental")
     env = dbt_env(pg_server, raw, work)
     reports = fixture_reports_vars()
@@ -75,9 +86,25 @@ def builds(
         with pg_server.connect() as conn:
             after = _relation_ids(conn, incremental)
         kept = {mart: before[mart] == after[mart] for mart in INCREMENTAL_MARTS}
-        yield Builds(pg_server, incremental, full, first_load_until, kept)
+
+        append_env = dbt_env(pg_server, raw_append, work)
+        for fixture in ("raw_meta", "raw_meta", "raw_meta_increment"):
+            loaded = subprocess.run(
+                [sys.executable, str(ROOT / "transform/scripts/load_singer_fixture.py"),
+                 str(FIXTURES / f"{fixture}.singer.jsonl"), "--schema", raw_append, "--append"],
+                env=append_env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            assert loaded.returncode == 0, loaded.stderr[-3000:]
+        done = run_dbt(
+            append_env, append, work / "target_app", "run", "--full-refresh", "--vars", reports
+        )
+        assert done.returncode == 0, done.stdout[-5000:]
+        yield Builds(pg_server, incremental, full, raw_append, append, first_load_until, kept)
     finally:
-        drop_schemas(pg_server, raw, incremental, f"{incremental}_staging", full, f"{full}_staging")
+        drop_schemas(
+            pg_server, raw, incremental, f"{incremental}_staging", full, f"{full}_staging",
+            raw_append, append, f"{append}_staging",
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("mart", INCREMENTAL_MARTS)
@@ -118,4 +145,39 @@ def test_incremental_equals_full_refresh(builds: Builds, mart: str):
     assert differences == {builds.incremental: [], builds.full: []}, (
         f"{mart}: rows only in one build (incremental={builds.incremental}, "
         f"full refresh={builds.full}): {differences}"
+    )
+
+
+#: Columns that say when a row was loaded: they differ between two loads of the same data.
+LOAD_TIMES = ("_loaded_at", "last_loaded_at")
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_append_only_loads_build_the_same_marts(builds: Builds, mart: str):
+    with builds.server.connect() as conn:
+        (versions, keys) = conn.execute(
+            "select count(*), count(distinct (tenant_id, account_id, date, ad_id))"
+            f' from "{builds.raw_append}".insights_ad'
+        ).fetchone()
+        assert versions > keys, "the append-only raw table keeps several versions of a key"
+        columns = [
+            row[0]
+            for row in conn.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = %s and table_name = %s order by ordinal_position",
+                (builds.full, mart),
+            ).fetchall()
+            if row[0] not in LOAD_TIMES
+        ]
+        select = ", ".join(f'"{column}"' for column in columns)
+        differences = {
+            only_in: conn.execute(
+                f'select {select} from "{only_in}".{mart}'
+                f' except all select {select} from "{other}".{mart} limit 5'
+            ).fetchall()
+            for only_in, other in ((builds.append, builds.full), (builds.full, builds.append))
+        }
+    assert differences == {builds.append: [], builds.full: []}, (
+        f"{mart}: rows only in one build (append-only={builds.append}, upsert={builds.full}): "
+        f"{differences}"
     )
