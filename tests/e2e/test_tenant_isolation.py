@@ -164,17 +164,29 @@ def _children(root_pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def _observe(root_pid: int, seen: dict[int, tuple[str, bytes]]) -> None:
-    """Record the command line and environment of every descendant alive now."""
+    """Record the command line and environment of every descendant alive now.
+
+    A child caught between fork and exec is still a copy of meta-elt (its command line, and the
+    environment meta-elt was started with): it is not recorded until it has exec'd its own
+    program, whose environment is the one meta-elt gave it."""
+    try:
+        own = _cmdline(root_pid)
+    except OSError:
+        return
     for pid in _children(root_pid):
         if pid in seen:
             continue
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cmdline = _cmdline(pid)
             environ = Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
-        if "TAP_FACEBOOK_API_URL" in environ.decode(errors="replace"):  # exec'd by now
+        if cmdline != own:  # exec'd by now
             seen[pid] = (cmdline, environ)
 
 
