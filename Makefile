@@ -21,7 +21,7 @@ help:
 	@echo "make docs   - the dbt documentation site on http://127.0.0.1:8580 (after make demo)"
 
 # The project's Python environment, from uv.lock (uv itself is pinned in the lock).
-$(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml
+$(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml sandbox/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv sync --frozen --quiet
@@ -47,9 +47,9 @@ test: install browser
 
 check: lint dbt-build sql-lint pytest
 
+# The hooks of .pre-commit-config.yaml on every file: ruff, mypy, Meltano's config schema.
 lint:
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 # Migrate the test database (an older one gets today's raw keys, as a user's would), load the Singer
 # fixture through Meltano's target-postgres, then build and test the dbt project on it, with the
@@ -62,7 +62,7 @@ dbt-build:
 	$(MELTANO) invoke dbt-postgres:docs-generate --vars '$(FIXTURE_REPORTS)' > /dev/null
 
 sql-lint:
-	$(MELTANO) invoke sqlfluff:lint
+	$(BIN)/pre-commit run --all-files --hook-stage manual sqlfluff
 
 pytest:
 	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15

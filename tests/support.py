@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from meta_elt import postgres
+from meta_elt import meltano_run, postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -30,3 +30,9 @@ def meltano(
         capture_output=True,
         check=False,
     )
+
+
+def windows_done(log_text: str) -> list[dict]:
+    """The tap's per-window progress metrics in a meta-elt run log, in order (their tags)."""
+    events = (meltano_run.progress_event(line) for line in log_text.splitlines())
+    return [event for event in events if event is not None]

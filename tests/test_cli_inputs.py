@@ -6,8 +6,10 @@ import datetime as dt
 import subprocess
 
 import pytest
+import yaml
+from tap_meta_insights import dates as tap_dates
 
-from meta_elt import inputs, tenants
+from meta_elt import dates, inputs, tenants
 from tests.support import ROOT
 
 TENANT = "6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21"
@@ -87,7 +89,7 @@ def test_account_ids_normalise_to_act_form():
 
 
 def test_since_at_the_horizon_is_accepted_and_a_day_before_is_not():
-    floor = inputs.earliest_allowed(TODAY)
+    floor = dates.earliest_allowed(TODAY)
     assert inputs.date_range(str(floor), str(TODAY), TODAY)[0] == floor
     with pytest.raises(inputs.BadInput, match="37-month"):
         inputs.date_range(str(floor - dt.timedelta(days=1)), str(TODAY), TODAY)
@@ -105,6 +107,22 @@ def test_registry_errors_name_the_file_and_entry(tmp_path):
         tenants.load(path, ROOT)
 
 
-def test_the_shipped_registry_is_valid():
+def test_the_cli_and_the_tap_agree_on_metas_horizon():
+    """Two programs, two copies of Meta's 37-month rule (nothing is imported across them)."""
+    assert dates.MAX_MONTHS_BACK == tap_dates.MAX_MONTHS_BACK
+    for today in (dt.date(2026, 3, 31), dt.date(2024, 2, 29), dt.date(2025, 12, 1), TODAY):
+        assert dates.earliest_allowed(today) == tap_dates.earliest_allowed(today), today
+        for months in (-37, -13, -1, 1, 11):
+            assert dates.add_months(today, months) == tap_dates.add_months(today, months)
+
+
+def test_the_shipped_registry_matches_the_demo_world():
+    """`make demo` gives each tenant the demo token of its first account (demo.py): every
+    account of the shipped registry must exist in orchestrate/demo/world.yml under that token."""
     registry = tenants.load(ROOT / "orchestrate" / "tenants.yml", ROOT)
-    assert all(t.accounts for t in registry.values())
+    world = yaml.safe_load((ROOT / "orchestrate" / "demo" / "world.yml").read_text())
+    token_of = {account: t["token"] for t in world["tokens"] for account in t["accounts"]}
+    assert len(registry) == 2
+    for tenant in registry.values():
+        tokens = {token_of.get(account) for account in tenant.accounts}
+        assert len(tokens) == 1 and None not in tokens, (tenant.name, tokens)

@@ -20,7 +20,7 @@ def _days(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 def test_today_is_the_accounts_own_day():
-    now = dt.datetime(2026, 11, 30, 14, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 30, 14, 0, tzinfo=dt.UTC)
     assert report.Account("t", "a", None, "AUD", "Australia/Sydney").today(now) == D(2026, 12, 1)
     assert report.Account("t", "a", None, "USD", "America/Los_Angeles").today(now) == D(
         2026, 11, 30

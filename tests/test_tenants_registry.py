@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 import yaml
+from meta_sandbox.testing import SandboxServer
 
 from meta_elt import cli, secrets, tenants
-from meta_sandbox.testing import SandboxServer
 from tests.support import ROOT
 
 TENANT_A = "6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from meta_elt import (
     access,
+    dates,
     inputs,
     locks,
     marts,
@@ -205,7 +206,7 @@ def _sync_one(
                 readable,
                 today=_today(),
                 lookback_days=lookback,
-                floor=max(tenant.start_date or dt.date.min, inputs.earliest_allowed(_today())),
+                floor=max(tenant.start_date or dt.date.min, dates.earliest_allowed(_today())),
             )
             env["TAP_FACEBOOK_START_DATE"] = start.isoformat()
             reporter.info(f"sync {tenant.id} ({tenant.name}): {', '.join(readable)} from {start}")

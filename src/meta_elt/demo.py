@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-
-from tap_meta_insights.dates import add_months
+from typing import Any
 
 from meta_elt import meltano_run, postgres, report, secrets, tenants
+from meta_elt.dates import add_months
 
 #: The demo's own database (never PGDATABASE: a demo must not write into real data). Each run
 #: resets the schemas the demo creates in it, so every demo starts from scratch.
@@ -54,9 +54,15 @@ class Sandbox:
     """`meta-sandbox serve` as a child process, and its admin API."""
 
     def __init__(self, root: Path, world: Path) -> None:
+        program = root / ".venv" / "bin" / "meta-sandbox"
+        if not program.exists():  # a development tool: not in the meta-elt wheel
+            raise SystemExit(
+                f"meta-elt demo: the Graph API sandbox is not installed ({program}); run "
+                "`make demo` in a checkout of the project, which installs it"
+            )
         self.proc = subprocess.Popen(
             [
-                str(root / ".venv" / "bin" / "meta-sandbox"),
+                str(program),
                 "serve",
                 "--port",
                 "0",
@@ -76,7 +82,7 @@ class Sandbox:
             raise RuntimeError(f"meta-sandbox did not start: {line.strip()!r}")
         self.base_url = line[at:].split()[0].rstrip("/")
 
-    def admin(self, path: str, body: dict | None = None, method: str | None = None) -> object:
+    def admin(self, path: str, body: dict | None = None, method: str | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
             f"{self.base_url}/__sandbox/{path}",

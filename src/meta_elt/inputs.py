@@ -6,9 +6,7 @@ import datetime as dt
 import re
 import uuid
 
-# One definition of Meta's horizon and month arithmetic: the tap's.
-from tap_meta_insights.dates import earliest_allowed
-from tap_meta_insights.graph_api import MAX_MONTHS_BACK
+from meta_elt.dates import MAX_MONTHS_BACK, earliest_allowed
 
 MAX_CONCURRENCY = 8
 

@@ -67,7 +67,8 @@ def hold(
     try:
         for name in sorted(set(names)):
             lock_key = key(name)
-            if conn.execute("select pg_try_advisory_lock(%s)", (lock_key,)).fetchone()[0]:
+            taken = conn.execute("select pg_try_advisory_lock(%s)", (lock_key,)).fetchone()
+            if taken and taken[0]:
                 continue
             who = holder(conn, lock_key)
             if force:

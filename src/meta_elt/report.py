@@ -104,9 +104,9 @@ class Account:
     def today(self, now: dt.datetime) -> dt.date:
         """The account's current day: ``now`` in its time zone (UTC when unknown)."""
         try:
-            zone = ZoneInfo(self.timezone) if self.timezone else dt.timezone.utc
+            zone = ZoneInfo(self.timezone) if self.timezone else dt.UTC
         except (ZoneInfoNotFoundError, ValueError):
-            zone = dt.timezone.utc
+            zone = dt.UTC
         return now.astimezone(zone).date()
 
 
@@ -576,7 +576,7 @@ def _timings_chart(timings: Sequence[tuple[str, float]]) -> dict:
     import altair as alt
 
     rows = [{"step": name, "seconds": round(s, 1)} for name, s in timings if name != "total"]
-    order = [r["step"] for r in rows]
+    order = [str(r["step"]) for r in rows]
     bars = (
         alt.Chart(alt.Data(values=rows))
         .mark_bar(color="#64748b")
@@ -650,10 +650,10 @@ def render_html(
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{esc(title)}</title><style>{_STYLE}</style>",
-        f"<script>{vl_convert.javascript_bundle()}</script></head><body>",
+        f"<script>{vl_convert.javascript_bundle()}</script></head><body>",  # type: ignore[call-arg]
         f"<h1>{esc(title)}</h1>",
-        f"<p class='meta'>Data as of {now.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC · "
-        f"built {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC from the marts "
+        f"<p class='meta'>Data as of {now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC · "
+        f"built {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC from the marts "
         f"<code>{esc(marts.marts_schema())}.meta_insights_levels</code> (account level, default "
         "attribution) and <code>meta_insights_coverage</code>. Amounts are in each account's own "
         "currency and never added across accounts; days are in each account's time zone.</p>",
@@ -738,15 +738,15 @@ def render_html(
             f"</th><th class='num'>spend ({esc(truth_label)})</th><th>check</th></tr>"
         )
         for name, account_id, mart, truth in reconciliation:
-            account = by_id.get(account_id)
-            currency = account.currency if account else None
+            known = by_id.get(account_id)
+            currency = known.currency if known else None
             verdict = (
                 "<span class='ok'>ok: equal</span>"
                 if mart == truth
                 else f"<span class='bad'>MISMATCH ({_money(mart - truth, currency)})</span>"
             )
             parts.append(
-                f"<tr><td>{esc(name)}</td><td>{esc(account.label() if account else account_id)}"
+                f"<tr><td>{esc(name)}</td><td>{esc(known.label() if known else account_id)}"
                 f"</td><td>{esc(currency or '?')}</td><td class='num'>{mart:,.2f}</td>"
                 f"<td class='num'>{truth:,.2f}</td><td>{verdict}</td></tr>"
             )
@@ -757,11 +757,11 @@ def render_html(
     parts.append("<th>last date</th><th class='num'>synced days</th>")
     parts.append("<th class='num'>missing days</th></tr>")
     for tenant, account_id, level, rows, first, last, synced, missing in data.coverage:
-        account = by_id.get(account_id)
+        known = by_id.get(account_id)
         css = " bad" if missing else ""
         parts.append(
             f"<tr><td>{esc(names.get(tenant, tenant[:8] + '…'))}</td>"
-            f"<td>{esc(account.label() if account else account_id)}</td><td>{esc(level)}</td>"
+            f"<td>{esc(known.label() if known else account_id)}</td><td>{esc(level)}</td>"
             f"<td class='num'>{rows:,}</td><td>{first or '–'}</td><td>{last or '–'}</td>"
             f"<td class='num'>{synced:,}</td><td class='num{css}'>{missing:,}</td></tr>"
         )

@@ -63,9 +63,10 @@ def _migrate_meltano(
         return
     with locks.hold(server, ["meltano-system-db"], "migrate Meltano", wait=reporter.info):
         with server.connect() as conn:
-            present = conn.execute(
+            found = conn.execute(
                 f"select to_regclass('{runtime.MELTANO_SCHEMA}.alembic_version') is not null"
-            ).fetchone()[0]
+            ).fetchone()
+            present = bool(found and found[0])
             current = (
                 conn.execute(
                     f"select version_num from {runtime.MELTANO_SCHEMA}.alembic_version"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import signal
 import subprocess
 import time
@@ -21,10 +20,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from meta_sandbox.testing import SandboxServer
 
 from meta_elt import postgres
-from meta_sandbox.testing import SandboxServer
-from tests.support import ROOT
+from tests.support import ROOT, windows_done
 
 TODAY = dt.date.today()
 SANDBOX_TODAY = TODAY - dt.timedelta(days=2)
@@ -158,14 +157,14 @@ def test_kill_then_resume_redoes_only_unloaded_windows(stack: Stack, victim, aft
     while len(done_times) < after:
         assert proc.poll() is None, "the backfill ended before it could be killed"
         assert time.monotonic() < deadline, "too few windows completed in time"
-        count = (log.read_text() if log.exists() else "").count("Window done:")
+        count = len(windows_done(log.read_text() if log.exists() else ""))
         done_times.extend([time.monotonic()] * (count - len(done_times)))
         time.sleep(0.02)
     text = log.read_text()
     killed_at = time.monotonic()
-    done_at_kill = text.count("Window done:")
+    done_at_kill = len(windows_done(text))
     recent = sum(1 for t in done_times if t >= killed_at - LAG_SECONDS)
-    total = int(re.findall(r"windows \d+/(\d+)", text)[-1])
+    total = windows_done(text)[-1]["windows_total"]
     if victim == "tap":
         tap = [p for p, cmd in _tree(proc.pid).items() if "tap-meta-insights" in cmd]
         assert tap, "the tap runs"

@@ -14,9 +14,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 import yaml
+from meta_sandbox.testing import SandboxServer
 
 from meta_elt import postgres
-from meta_sandbox.testing import SandboxServer
 from tests.support import ROOT
 
 TODAY = dt.date.today()

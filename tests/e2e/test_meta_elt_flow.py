@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from meta_sandbox.testing import SandboxServer
 
 from meta_elt import postgres
-from meta_sandbox.testing import SandboxServer
-from tests.support import ROOT
+from tests.support import ROOT, windows_done
 
 TODAY = dt.date.today()
 SANDBOX_TODAY = TODAY - dt.timedelta(days=2)
@@ -283,7 +283,7 @@ def test_killed_backfill_resumes_without_gaps_or_duplicates(stack: Stack):
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         text = log.read_text() if log.exists() else ""
-        if text.count("Window done:") >= 3:
+        if len(windows_done(text)) >= 3:
             break
         assert proc.poll() is None, "the backfill ended before it could be killed"
         time.sleep(0.05)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from meta_sandbox.testing import SandboxServer
 
 from meta_elt import postgres
-from meta_sandbox.testing import SandboxServer
 from tests.support import ROOT
 
 TODAY = dt.date.today()

@@ -28,7 +28,7 @@ import pytest
 from meta_elt import report
 
 APT_PACKAGES = ("chromium", "fonts-dejavu-core")
-NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 
 
 def chromium_path() -> str:
@@ -179,7 +179,7 @@ async def _render(page: Path, screenshot: Path | None, timeout: float) -> Render
             process.terminate()
             try:
                 await asyncio.wait_for(process.wait(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 process.kill()
                 await process.wait()
         shutil.rmtree(profile, ignore_errors=True)

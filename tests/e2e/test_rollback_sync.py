@@ -23,9 +23,9 @@ from decimal import Decimal
 
 import pytest
 import yaml
+from meta_sandbox.testing import SandboxServer
 
 from meta_elt import postgres
-from meta_sandbox.testing import SandboxServer
 from tests.support import ROOT, meltano
 
 TODAY = dt.date.today()

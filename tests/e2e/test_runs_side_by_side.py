@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from meta_sandbox.testing import SandboxServer
 
 from meta_elt import postgres
-from meta_sandbox.testing import SandboxServer
-from tests.support import ROOT
+from tests.support import ROOT, windows_done
 
 TODAY = dt.date.today()
 SANDBOX_TODAY = TODAY - dt.timedelta(days=2)
@@ -198,7 +198,7 @@ def test_a_killed_meta_elt_leaves_no_process_behind_and_resumes(stack: Stack):
     log.unlink(missing_ok=True)
     proc = stack.start(*args, TAP_FACEBOOK_POLL_INTERVAL="0.3", **{marker: "1"})
     deadline = time.monotonic() + 180
-    while "Window done:" not in (log.read_text() if log.exists() else ""):
+    while not windows_done(log.read_text() if log.exists() else ""):
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         assert time.monotonic() < deadline, "no window completed in time"
         time.sleep(0.05)

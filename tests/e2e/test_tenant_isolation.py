@@ -23,10 +23,10 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from meta_sandbox.testing import SandboxServer
 
 from meta_elt import postgres
-from meta_sandbox.testing import SandboxServer
-from tests.support import ROOT
+from tests.support import ROOT, windows_done
 
 TODAY = dt.date.today()
 SANDBOX_TODAY = TODAY - dt.timedelta(days=2)
@@ -253,7 +253,7 @@ def test_killed_backfill_leaves_no_token_anywhere_and_resumes(stack: Stack):
     )
     seen: dict[int, tuple[str, bytes]] = {}
     deadline = time.monotonic() + 180
-    while "Window done:" not in (log.read_text() if log.exists() else ""):
+    while not windows_done(log.read_text() if log.exists() else ""):
         assert proc.poll() is None, "the backfill ended before it could be killed"
         assert time.monotonic() < deadline, "no window completed in time"
         _observe(proc.pid, seen)

@@ -16,7 +16,7 @@ import argparse
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 try:
     import psycopg as pg  # psycopg 3
@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="keep every version of a key")
     args = parser.parse_args()
 
-    batched_at = datetime.now(timezone.utc)
+    batched_at = datetime.now(UTC)
     sync_started = time.time_ns()
     schemas: dict[str, tuple[dict, list[str]]] = {}
     counts: dict[str, int] = {}
@@ -106,7 +106,7 @@ def main() -> None:
                         )
                     rec |= {
                         "_sdc_extracted_at": msg.get("time_extracted"),
-                        "_sdc_received_at": datetime.now(timezone.utc),
+                        "_sdc_received_at": datetime.now(UTC),
                         "_sdc_batched_at": batched_at,
                         "_sdc_sequence": time.time_ns(),
                         "_sdc_sync_started_at": sync_started,

@@ -144,8 +144,6 @@ class GraphClient:
         )
         self._session_factory = session_factory
         self._local = threading.local()
-        self._lock = threading.Lock()
-        self.calls = 0
         self.timeout = timeout
         self._secrets = (settings.access_token,)
 
@@ -201,8 +199,6 @@ class GraphClient:
             kind: ErrorKind | None = None
             detail = ""
             try:
-                with self._lock:
-                    self.calls += 1
                 if method == "GET":
                     response = self._session().get(url, params=encoded, timeout=self.timeout)
                 else:

@@ -11,6 +11,7 @@ import time
 import typing as t
 import zoneinfo
 
+from tap_meta_insights import progress
 from tap_meta_insights.client import GraphClient
 from tap_meta_insights.errors import JobFailedError
 from tap_meta_insights.planning import (
@@ -205,7 +206,7 @@ class Run:
                     "date_stop": window.span.until.isoformat(),
                     "rows": rows,
                     "started_at": started_at.isoformat() if started_at else None,
-                    "completed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+                    "completed_at": dt.datetime.now(dt.UTC).isoformat(),
                 }
             )
         bookmark = self._progress[(stream.name, window.account_id)].complete(window.span)
@@ -216,6 +217,16 @@ class Run:
         write_state(stream, changed=bookmark is not None)
         done = sum(1 for w in self.scheduler.windows if w.consumed)
         elapsed = int(time.monotonic() - self._started)
+        progress.window_done(
+            stream=window.report.stream_name,
+            account_id=window.account_id,
+            date_start=window.span.since.isoformat(),
+            date_stop=window.span.until.isoformat(),
+            rows=rows,
+            windows_done=done,
+            windows_total=len(self.scheduler.windows),
+            rows_total=self._rows,
+        )
         self.logger.info(
             "Window done: %s %s %s: %d rows | windows %d/%d | jobs %d started, %d split | "
             "%d rows total | %d:%02d:%02d elapsed",

@@ -120,7 +120,6 @@ class JobScheduler:
         self._children_cache: dict[tuple[str, str], list[str]] = {}
         self._held_logged = False
         self.jobs_created = 0
-        self.jobs_completed = 0
         self.jobs_split = 0
 
     # -- planning -------------------------------------------------------------------------
@@ -193,11 +192,6 @@ class JobScheduler:
             window.consumed = True
             self._demanded.discard(window.seq)
             self._cond.notify_all()
-
-    @property
-    def windows_done(self) -> int:
-        """Windows whose jobs all completed."""
-        return sum(1 for w in self.windows if w.ready)
 
     # -- background thread ----------------------------------------------------------------
     def _main(self) -> None:
@@ -349,7 +343,6 @@ class JobScheduler:
             if status in DONE_STATUSES:
                 self._finish(job)
                 job.state = "done"
-                self.jobs_completed += 1
                 self._maybe_ready(window)
             elif status in FAILED_STATUSES:
                 self._finish(job)

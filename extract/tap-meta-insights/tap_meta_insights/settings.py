@@ -67,7 +67,6 @@ class Settings:
     tenant_id: str
     max_retries: int
     max_retry_wait: float
-    extra: dict = field(default_factory=dict)
 
     @property
     def graph_url(self) -> str:
@@ -75,11 +74,12 @@ class Settings:
         return f"{self.api_url.rstrip('/')}/{self.api_version.strip('/')}"
 
 
-def _list_or_string(item: th.JSONTypeHelper, description: str) -> th.Property:
+def _list_or_string(items: dict, description: str) -> th.CustomType:
+    """A list setting: a JSON array of ``items``, or a string (comma-separated or JSON)."""
     return th.CustomType(
         {
             "anyOf": [
-                {"type": "array", "items": item.type_dict},
+                {"type": "array", "items": items},
                 {"type": "string"},
             ],
             "description": description,
@@ -109,7 +109,7 @@ _SCHEMA = th.PropertiesList(
     th.Property(
         "account_ids",
         _list_or_string(
-            th.StringType,
+            {"type": "string"},
             "Ad accounts, as act_123 or 123: a list, a comma-separated string or a JSON list.",
         ),
     ),

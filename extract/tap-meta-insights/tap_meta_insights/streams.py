@@ -119,7 +119,7 @@ class InsightsStream(WindowBookmarks, _AccountPartitioned):
             # time_extracted as it writes it): rows of this account, report and days extracted
             # before it belong to an earlier sync and are superseded by this window (staging
             # drops those this window no longer returned).
-            started_at = dt.datetime.now(dt.timezone.utc)
+            started_at = dt.datetime.now(dt.UTC)
             seen: set[tuple] = set()
             rows = 0
             for row in run.rows(window):

@@ -100,7 +100,7 @@ class TapMetaInsights(OwnSettingsCheck):
         return streams
 
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a fatal error is one actionable log line and exit code 1."""
         try:
             super().invoke(*args, **kwargs)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from meta_sandbox.testing import SandboxServer
 
 TOKEN = "tok-SECRET-7f3a9c51e0"

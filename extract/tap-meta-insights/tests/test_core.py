@@ -10,10 +10,9 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 
+from meta_sandbox.testing import SandboxServer
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_meta_insights.tap import TapMetaInsights
-
-from meta_sandbox.testing import SandboxServer
 
 TOKEN = "tok-core-5c1e"
 ACCOUNT = "act_3003"
@@ -35,7 +34,7 @@ WORLD = {
 _SANDBOX = SandboxServer(world=WORLD, time_scale=0.0001).start()
 atexit.register(_SANDBOX.stop)
 
-_TODAY = dt.datetime.now(dt.timezone.utc).date()
+_TODAY = dt.datetime.now(dt.UTC).date()
 CONFIG = {
     "access_token": TOKEN,
     "account_ids": ACCOUNT,

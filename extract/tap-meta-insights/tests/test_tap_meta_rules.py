@@ -12,13 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from facebook_business.adobjects.adsinsights import AdsInsights
+from meta_sandbox.insights import is_reach_related as sandbox_reach_related
+from meta_sandbox.testing import SandboxServer
 from tap_helpers import ACCOUNT, TOKEN, assert_equals_truth, month_back
 from tap_meta_insights.dates import earliest_allowed
 from tap_meta_insights.errors import ErrorKind, GraphError, classify
 from tap_meta_insights.planning import is_reach_related, reach_cutoff
-
-from meta_sandbox.insights import is_reach_related as sandbox_reach_related
-from meta_sandbox.testing import SandboxServer
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 AD_REPORT = {"name": "ad", "level": "ad"}

@@ -9,6 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from meta_sandbox.testing import SandboxServer
 from tap_helpers import (
     ACCOUNT,
     OTHER_ACCOUNT,
@@ -20,8 +21,6 @@ from tap_helpers import (
     parse_messages,
     serve_token,
 )
-
-from meta_sandbox.testing import SandboxServer
 
 LEVELS = ("ad", "adset", "campaign")
 
@@ -50,6 +49,18 @@ def test_one_month_is_one_job_per_level_and_equals_truth(sb, base_config, run_ta
         (level, since.isoformat(), until.isoformat()) for level in LEVELS
     ]
     assert {w["rows"] for w in windows if w["report_name"] == "ad"} == {len(run.of("insights_ad"))}
+    # Progress as Singer metrics on stderr, one per window (docs/CONTRACTS.md), rows included.
+    metrics = [
+        json.loads(line.split("METRIC: ", 1)[1])
+        for line in run.stderr.splitlines()
+        if "METRIC: " in line and '"window_count"' in line
+    ]
+    assert sorted(m["tags"]["stream"] for m in metrics) == [f"insights_{lv}" for lv in LEVELS]
+    assert sorted(m["tags"]["windows_done"] for m in metrics) == [1, 2, 3]
+    assert {m["tags"]["windows_total"] for m in metrics} == {3}
+    assert {m["tags"]["rows"] for m in metrics if m["tags"]["stream"] == "insights_ad"} == {
+        len(run.of("insights_ad"))
+    }
     bookmarks = run.states[-1]["bookmarks"]
     for level in LEVELS:
         (partition,) = bookmarks[f"insights_{level}"]["partitions"]

@@ -56,7 +56,7 @@ class LoadStampedPostgresSink(PostgresSink):
                 )
 
     def process_batch(self, context: dict) -> None:
-        loaded_at = datetime.datetime.now(tz=datetime.timezone.utc).isoformat()
+        loaded_at = datetime.datetime.now(tz=datetime.UTC).isoformat()
         for record in context.get("records") or []:
             if "_sdc_batched_at" in record:
                 record["_sdc_batched_at"] = loaded_at

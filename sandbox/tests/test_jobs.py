@@ -7,7 +7,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-
 from meta_sandbox.testing import SandboxServer
 
 from .sandbox_support import ACT, ACT2, TOKEN, Graph, small_world

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from meta_sandbox.testing import SandboxServer
 
 from .sandbox_support import Graph, small_world

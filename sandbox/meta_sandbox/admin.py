@@ -10,7 +10,9 @@ from aiohttp import web
 
 from .insights import LEVELS, WINDOW_NAMES, truth_query
 from .metrics import SUPPORTED_BREAKDOWNS
+from .params import csv_values
 from .sandbox import Sandbox
+from .world import act_id
 
 SANDBOX = web.AppKey("sandbox", Sandbox)
 
@@ -55,16 +57,10 @@ async def stats_reset(request: web.Request) -> web.Response:
     return _json(sb.stats())
 
 
-def _csv(value: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
-
-
 async def truth(request: web.Request) -> web.Response:
     sb = request.app[SANDBOX]
     q = request.query
-    account_id = q.get("account", "")
-    if account_id and not account_id.startswith("act_"):
-        account_id = f"act_{account_id}"
+    account_id = act_id(q["account"]) if q.get("account") else ""
     account = sb.world.accounts.get(account_id)
     if account is None:
         return _bad(f"unknown account {account_id!r}")
@@ -75,12 +71,13 @@ async def truth(request: web.Request) -> web.Response:
         since, until = date.fromisoformat(q["since"]), date.fromisoformat(q["until"])
     except (KeyError, ValueError):
         return _bad("since and until (YYYY-MM-DD) are required")
-    breakdowns, windows = _csv(q.get("breakdowns")), _csv(q.get("windows"))
+    breakdowns = tuple(csv_values(q.get("breakdowns")))
+    windows = tuple(csv_values(q.get("windows")))
     if any(b not in SUPPORTED_BREAKDOWNS for b in breakdowns):
         return _bad(f"breakdowns must be among {SUPPORTED_BREAKDOWNS}")
     if any(w not in (*WINDOW_NAMES, "1d_ev", "dda") for w in windows):
         return _bad(f"windows must be among {WINDOW_NAMES}")
-    fields = _csv(q.get("fields")) or None
+    fields = tuple(csv_values(q.get("fields"))) or None
     query = truth_query(account, level, since, until, breakdowns, windows, fields)
     result, _ = await sb.compute(query)
     return _json(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import requests
-
 from meta_sandbox.testing import SandboxServer
 
 from .sandbox_support import ACT, ACT_OTHER, TOKEN, Graph, error_of, small_world

@@ -1,7 +1,7 @@
 """Meta's published field names of ad accounts, campaigns, ad sets and ads (Marketing API v23).
 
 A static copy of the facebook-business SDK's ``AdAccount.Field``, ``Campaign.Field``,
-``AdSet.Field`` and ``Ad.Field`` (tests/sandbox/test_sdk_fields.py compares it with the installed
+``AdSet.Field`` and ``Ad.Field`` (tests/test_sdk_fields.py compares it with the installed
 SDK). A node read or edge listing accepts every one of them; the sandbox returns the ones it
 models (graph.py) and omits the others, as Meta omits fields without a value.
 """

@@ -6,7 +6,6 @@ import json
 from decimal import Decimal
 
 import requests
-
 from meta_sandbox.testing import SandboxServer
 
 from .sandbox_support import ACT, Graph

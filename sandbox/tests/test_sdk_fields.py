@@ -12,7 +12,6 @@ from facebook_business.adobjects.adset import AdSet
 from facebook_business.adobjects.adsinsights import AdsInsights
 from facebook_business.adobjects.campaign import Campaign
 from facebook_business.exceptions import FacebookRequestError
-
 from meta_sandbox import insights_fields, object_fields
 from meta_sandbox.action_breakdowns import APPLIES_TO
 

@@ -1,7 +1,7 @@
 """Meta's published insights field names (Marketing API v23), by JSON shape.
 
 A static copy of the facebook-business SDK's ``AdsInsights.Field`` and ``_field_types`` (the
-sandbox does not import the SDK, a dev dependency); tests/sandbox/test_sdk_fields.py checks the
+sandbox does not import the SDK, a dev dependency); tests/test_sdk_fields.py checks the
 copy against the installed SDK. ``insights_extra.py`` decides what each unmodelled one returns.
 """
 

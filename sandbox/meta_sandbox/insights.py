@@ -676,13 +676,6 @@ class QueryResult(Sequence[dict[str, Any]]):
         return self[:]
 
 
-def run_query(
-    world: World, store: MetricsStore, q: InsightsQuery, now: datetime
-) -> list[dict[str, Any]]:
-    """All rows of the query as dicts (see `compute`)."""
-    return compute(world, store, q, now).all_rows()
-
-
 def compute(world: World, store: MetricsStore, q: InsightsQuery, now: datetime) -> QueryResult:
     """All rows of the query, in Meta's stable order (period, object id, breakdown cell)."""
     account = world.accounts[q.account_id]

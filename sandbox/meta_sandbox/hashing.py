@@ -24,14 +24,8 @@ def unit(*parts: object) -> float:
     return h64(*parts) / 18446744073709551616.0
 
 
-def uniforms16(*parts: object) -> list[float]:
-    """Sixteen independent uniforms in [0, 1) from a single hash call."""
-    raw = _UNPACK16(blake2b(_key(parts), digest_size=64).digest())
-    return [r * _SCALE32 for r in raw]
-
-
 def uniforms16_bytes(key: bytes) -> list[float]:
-    """`uniforms16` for an already encoded key (hot path)."""
+    """Sixteen independent uniforms in [0, 1) from one hash of an encoded key (hot path)."""
     return [r * _SCALE32 for r in _UNPACK16(blake2b(key, digest_size=64).digest())]
 
 

@@ -149,12 +149,6 @@ def observed_vector(finals: tuple, age: int, shares: tuple | None = None) -> lis
     return vec
 
 
-def add_into(acc: list[int], vec: Sequence[int]) -> None:
-    for i, x in enumerate(vec):
-        if x:
-            acc[i] += x
-
-
 def split_int(total: int, weights: Sequence[int]) -> list[int]:
     """Split an integer by integer weights (largest remainder, ties to the lower index)."""
     s = sum(weights)

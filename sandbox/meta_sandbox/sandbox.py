@@ -17,7 +17,7 @@ from .insights import compute as compute_query
 from .jobs import JobRunner
 from .metrics import MetricsStore
 from .throttle import Throttle
-from .world import World, default_now, parse_instant
+from .world import World, act_id, default_now, parse_instant
 
 SYNC_CACHE_SIZE = 32
 
@@ -122,8 +122,8 @@ class Sandbox:
                 f"and optional since/until (YYYY-MM-DD); got {sorted(rule)}"
             )
         kind, target = kinds[0], str(rule[kinds[0]])
-        if kind == "account" and not target.startswith("act_"):
-            target = f"act_{target}"
+        if kind == "account":
+            target = act_id(target)
         since = date.fromisoformat(str(rule["since"])) if rule.get("since") else date.min
         until = date.fromisoformat(str(rule["until"])) if rule.get("until") else date.max
         if until < since:

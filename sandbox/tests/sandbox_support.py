@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import requests
-
 from meta_sandbox.testing import SandboxServer
 
 NOW = "2026-11-28T12:00:00Z"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -239,13 +239,13 @@ def parse_instant(value: str | datetime) -> datetime:
     else:
         dt = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
 
 
 def default_now() -> datetime:
     """Real current time truncated to the hour (UTC)."""
-    return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def default_spec(seed: int) -> dict[str, Any]:
@@ -322,7 +322,7 @@ def build_world(spec: dict[str, Any] | None, seed: int | None = None) -> World:
     tokens: dict[str, Token] = {}
     token_specs = spec.get("tokens") or [{"token": "sandbox-token", "accounts": list(accounts)}]
     for i, tspec in enumerate(token_specs):
-        accts = tuple(_act(a) for a in tspec.get("accounts", []))
+        accts = tuple(act_id(a) for a in tspec.get("accounts", []))
         for a in accts:
             if a not in accounts:
                 raise ValueError(f"token {tspec['token']} lists unknown account {a}")
@@ -343,7 +343,8 @@ def build_world(spec: dict[str, Any] | None, seed: int | None = None) -> World:
     return world
 
 
-def _act(value: object) -> str:
+def act_id(value: object) -> str:
+    """An ad account id in its ``act_<digits>`` form (``123`` or ``act_123`` given)."""
     s = str(value)
     return s if s.startswith("act_") else f"act_{s}"
 
@@ -358,7 +359,7 @@ def _local_dt(day: date, tz: ZoneInfo, hour: int) -> datetime:
 
 
 def _build_account(seed: int, index: int, spec: dict[str, Any], now: datetime) -> Account:
-    act = _act(spec["id"])
+    act = act_id(spec["id"])
     r = rng(seed, "account", act)
     currency = str(spec.get("currency", "USD"))
     tzname = str(spec.get("timezone_name", "UTC"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from .world import parse_instant
+from .world import act_id, parse_instant
 
 KINDS = (
     "fail_jobs",
@@ -41,11 +41,6 @@ class Fault:
         return {"id": self.id, **self.spec, "fired": self.fired}
 
 
-def _act(value: Any) -> str:
-    s = str(value)
-    return s if s.startswith("act_") else f"act_{s}"
-
-
 @dataclass
 class FaultBook:
     """The active fault rules. Methods are called by the Graph handlers."""
@@ -60,7 +55,7 @@ class FaultBook:
             raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(KINDS)}")
         spec = dict(spec)
         if "account" in spec:
-            spec["account"] = _act(spec["account"])
+            spec["account"] = act_id(spec["account"])
         f = Fault(id=f"fault-{self.next_id}", kind=kind, spec=spec)
         if kind in ("fail_jobs", "hang_jobs", "skip_jobs"):
             _require(spec, "account")

@@ -7,7 +7,6 @@ from collections import defaultdict
 from decimal import Decimal
 
 import requests
-
 from meta_sandbox.testing import SandboxServer
 
 from .sandbox_support import ACT, NOW, TOKEN, Graph, small_world

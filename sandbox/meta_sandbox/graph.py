@@ -13,9 +13,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import errors
 from .errors import GraphError
-from .insights import parse_query
+from .insights import QueryResult, parse_query
 from .jobs import COMPLETED, FAILED, SKIPPED, Job
 from .object_fields import NODE_FIELDS
+from .params import field_names, json_list
 from .sandbox import Sandbox
 from .world import Account, Ad, AdSet, Campaign, Token
 
@@ -71,25 +72,6 @@ def _decode_cursor(cursor: str) -> int:
         return int(n)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.invalid_param("Invalid cursor") from exc
-
-
-def _field_names(raw: str | None) -> list[str]:
-    if not raw:
-        return []
-    names, depth, cur = [], 0, ""
-    for ch in raw:
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            names.append(cur.strip())
-            cur = ""
-        elif depth == 0:
-            cur += ch
-    if cur.strip():
-        names.append(cur.strip())
-    return [n.split(".")[0] for n in names if n]
 
 
 class GraphHandler:
@@ -290,7 +272,7 @@ class GraphHandler:
         default: tuple[str, ...] | None,
         node_type: str,
     ) -> dict[str, Any]:
-        names = _field_names(params.get("fields"))
+        names = field_names(params.get("fields"))
         if not names:
             if default is None:
                 return values
@@ -389,19 +371,20 @@ class GraphHandler:
         }.get(kind, ())
         if edge not in allowed:
             raise errors.nonexisting_field(edge, {"account": "AdAccount"}.get(kind, kind.title()))
-        items: list[Any] = {
+        edges: dict[str, list[Any]] = {
             "campaigns": account.campaigns,
             "adsets": account.adsets,
             "ads": account.ads,
-        }[edge]
+        }
+        items = edges[edge]
         if kind == "campaign":
             items = [i for i in items if i.campaign_id == obj.id]
         elif kind == "adset":
             items = [i for i in items if i.adset_id == obj.id]
         statuses = None
         if req.params.get("effective_status"):
-            statuses = set(_json_list(req.params["effective_status"], "effective_status"))
-        filters = _json_list(req.params.get("filtering") or "[]", "filtering")
+            statuses = set(json_list(req.params["effective_status"], "effective_status"))
+        filters = json_list(req.params.get("filtering") or "[]", "filtering")
         for f in filters:
             if not isinstance(f, dict) or not {"field", "operator"} <= set(f):
                 raise errors.invalid_param("Each filtering item needs field, operator and value")
@@ -427,7 +410,7 @@ class GraphHandler:
 
     # ------------------------------------------------------------------ paging
     def _page(
-        self, items: list[Any], req: GraphRequest, default_limit: int = DEFAULT_LIMIT
+        self, items: list[Any] | QueryResult, req: GraphRequest, default_limit: int = DEFAULT_LIMIT
     ) -> dict[str, Any]:
         p = req.params
         try:
@@ -528,7 +511,7 @@ class GraphHandler:
 
     # ------------------------------------------------------------------ batch
     async def _batch(self, req: GraphRequest) -> GraphResponse:
-        items = _json_list(req.params["batch"], "batch")
+        items = json_list(req.params["batch"], "batch")
         if len(items) > BATCH_MAX:
             raise errors.invalid_param(
                 f"Too many requests in batch message. Maximum batch size is {BATCH_MAX}"
@@ -549,7 +532,10 @@ class GraphHandler:
             sub = GraphRequest(
                 method=str(item.get("method", "GET")).upper(),
                 parts=parts,
-                params={**({"access_token": req.token} if req.token_in_params else {}), **params},
+                params={
+                    **({"access_token": req.token or ""} if req.token_in_params else {}),
+                    **params,
+                },
                 token=params.get("access_token") or req.token,
                 token_in_params=token_in_params,
                 base_url=req.base_url,
@@ -581,21 +567,6 @@ _ALL_STATUSES = (
 )
 
 
-def _json_list(raw: Any, name: str) -> list[Any]:
-    if isinstance(raw, list):
-        return raw
-    text = str(raw).strip()
-    if not text.startswith("["):
-        return [v.strip() for v in text.split(",") if v.strip()]
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise errors.invalid_param(f"Param {name} must be an array") from exc
-    if not isinstance(value, list):
-        raise errors.invalid_param(f"Param {name} must be an array")
-    return value
-
-
 def _edge_filter(f: dict[str, Any], obj: Any) -> bool:
     fld, op, value = str(f["field"]), str(f["operator"]).upper(), f.get("value")
     attr = fld.split(".")[-1]
@@ -603,7 +574,7 @@ def _edge_filter(f: dict[str, Any], obj: Any) -> bool:
         return True  # handled above
     if attr in ("updated_time", "created_time"):
         actual: Any = getattr(obj, attr).timestamp()
-        target = float(value)  # unix seconds
+        target: Any = float(str(value))  # unix seconds
     elif attr in ("id", "name", "status", "campaign_id", "adset_id"):
         if fld in ("campaign.id", "adset.id"):
             attr = fld.replace(".", "_")

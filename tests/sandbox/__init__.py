@@ -1,1 +1,0 @@
-"""Tests of the Graph API sandbox (meta_sandbox)."""
