@@ -37,7 +37,7 @@ class SchemaMode:
         gaps = "; ".join(f"{table}: {', '.join(cols)}" for table, cols in self.missing.items())
         return (
             f'schemaMode: "legacy" (missing columns: {gaps}); '
-            "dbt adds them on this run (on_schema_change: append_new_columns)"
+            "this run's dbt build adds them and rebuilds the marts in full"
         )
 
 

@@ -199,6 +199,7 @@ def run_dbt(
     reporter: Reporter,
     command: str,
     run_name: str,
+    extra_args: Iterable[str] = (),
 ) -> tuple[bool, str]:
     """A dbt command of the project (``dbt-postgres:<name>``), one at a time per database (so
     the one dbt target directory of a database is never shared by two runs): (ok, message)."""
@@ -209,7 +210,11 @@ def run_dbt(
         reporter.activity(f"dbt {command.split(':')[-1]}") as step,
     ):
         outcome = meltano_run.run(
-            ["invoke", command], env=env, cwd=root, log_path=log_path, on_line=step.line_seen
+            ["invoke", command, *extra_args],
+            env=env,
+            cwd=root,
+            log_path=log_path,
+            on_line=step.line_seen,
         )
     if outcome.returncode != 0:
         return False, f"{failure_line(outcome)} (log: {log_path})"
@@ -223,5 +228,14 @@ def build_marts(
     reporter: Reporter,
     run_name: str,
 ) -> tuple[bool, str]:
-    """The scheduled build of the marts (what they depend on, their tests)."""
-    return run_dbt(server, root, token_variables, reporter, DBT_BUILD, run_name)
+    """The scheduled build of the marts (what they depend on, their tests).
+
+    Marts of an older version (schemaMode "legacy": a contract column missing) are rebuilt in
+    full, once: dbt's append_new_columns adds the column but leaves it NULL in every row the
+    incremental run does not rewrite, and the marts would no longer agree with each other."""
+    with server.connect() as conn:
+        legacy = marts.schema_mode(conn, root).mode == "legacy"
+    if legacy:
+        reporter.info("schemaMode: legacy marts are rebuilt in full on this run (once)")
+    extra = ["--full-refresh"] if legacy else []
+    return run_dbt(server, root, token_variables, reporter, DBT_BUILD, run_name, extra)
