@@ -51,7 +51,8 @@ def _windows_loaded(stack: Stack, since: dt.date, until: dt.date) -> int:
     """Windows of [since, until] whose rows are committed (the loader writes a window last)."""
     return stack.query(
         "select count(*) from raw_meta.insights_windows "
-        "where tenant_id = %s and account_id = %s and date_start::date >= %s and date_stop::date <= %s",
+        "where tenant_id = %s and account_id = %s "
+        "and date_start::date >= %s and date_stop::date <= %s",
         TENANT, ACCOUNT, since, until,
     )[0][0]  # fmt: skip
 
