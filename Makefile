@@ -21,7 +21,7 @@ help:
 	@echo "make docs   - the dbt documentation site on http://127.0.0.1:8580 (after make demo)"
 
 # The project's Python environment, from uv.lock (uv itself is pinned in the lock).
-$(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml
+$(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml orchestrate/dagster/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv sync --frozen --quiet
