@@ -2,6 +2,7 @@
 sensor that keeps the tenant-account partitions in step with the tenants registry."""
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 
 import dagster as dg
@@ -41,13 +42,23 @@ def _known(instance: dg.DagsterInstance, wanted: list[str]) -> tuple[list[str], 
     return [k for k in wanted if k in present], [k for k in wanted if k not in present]
 
 
+def schedule_default_status() -> dg.DefaultScheduleStatus:
+    """Running unless META_ELT_DAGSTER_SCHEDULE=stopped (staging, tests: start it in the UI)."""
+    value = os.environ.get("META_ELT_DAGSTER_SCHEDULE", "running")
+    if value not in ("running", "stopped"):
+        raise project.ConfigError(
+            f"META_ELT_DAGSTER_SCHEDULE={value!r} is not running or stopped; give one of them"
+        )
+    return dg.DefaultScheduleStatus(value.upper())
+
+
 def build_schedule(cron: str) -> dg.ScheduleDefinition:
     @dg.schedule(
         name="daily_meta_insights",
         cron_schedule=cron,
         job_name=RAW_JOB,
         execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        default_status=schedule_default_status(),
         description=(
             "The daily sync (Meltano's daily-meta-insights cron): one run per tenant-account, "
             "`meta-elt sync` re-reading the lookback; the marts build once they have landed."
