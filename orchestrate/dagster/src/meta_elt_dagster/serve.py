@@ -186,6 +186,7 @@ def serve(host: str, port: int, home: Path | None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started with SIGINT ignored (a background job)
     try:
         print(f"PostgreSQL: {prepare_database()}, Dagster's storage in schema {SCHEMA}", flush=True)
         tenants = _tenants(root)
