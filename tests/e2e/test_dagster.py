@@ -22,6 +22,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -95,8 +96,11 @@ class Orchestra:
             data=json.dumps({"query": query, "variables": variables}).encode(),
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=120) as answer:
-            body = json.loads(answer.read())
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                body = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"GraphQL {exc.code}: {exc.read()[:2000]!r}") from None
         assert "errors" not in body, body["errors"]
         return body["data"]
 
@@ -197,13 +201,10 @@ def orchestra(pg_server: postgres.Server, tmp_path_factory) -> Iterator[Orchestr
             orchestra = Orchestra(url, server, sandbox, env)
             _wait(
                 "the registry sensor adding the tenant-accounts",
-                lambda: len(orchestra.gql(
-                    '{ partitionSetsOrError(repositorySelector: {repositoryName: "__repository__",'
-                    ' repositoryLocationName: "meta_elt"}) { __typename } }'
-                )) and _dynamic_keys(server) == sorted(_account_keys()),
+                lambda: _dynamic_keys(server) == sorted(_account_keys()),
                 orchestra,
                 interval=1,
-            )  # fmt: skip
+            )
             _launch_backfill(orchestra)
             _start_schedule(orchestra)
             yield orchestra
@@ -369,9 +370,13 @@ def test_schedule_tick_is_one_run_per_account_and_runs_of_an_account_never_overl
     orchestra: Orchestra,
 ):
     run_ids = _wait("a schedule tick with runs", lambda: _tick_runs(orchestra), orchestra)
-    orchestra.gql(
-        f"mutation {{ stopRunningSchedule(scheduleSelector: {SCHEDULE}) {{ __typename }} }}"
-    )
+    schedule_id = orchestra.gql(
+        f"{{ scheduleOrError(scheduleSelector: {SCHEDULE}) {{ ... on Schedule {{ id }} }} }}"
+    )["scheduleOrError"]["id"]
+    stopped = orchestra.gql(
+        "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }", id=schedule_id
+    )["stopRunningSchedule"]
+    assert stopped["__typename"] == "ScheduleStateResult", stopped
     by_id = {r["runId"]: r for r in orchestra.runs()}
     tick = [by_id[i] for i in run_ids]
     assert sorted(r["tags"]["meta_elt/account"] for r in tick) == sorted(_account_keys())
