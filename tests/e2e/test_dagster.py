@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -88,6 +89,8 @@ class Orchestra:
     env: dict[str, str]
     backfill_id: str = ""
     schedule_started: float = 0.0
+    tick_run_ids: list[str] = field(default_factory=list)
+    schedule_stopped: bool = False
     raw_keys: list[list[str]] = field(default_factory=list)
 
     def gql(self, query: str, **variables: object) -> dict:
@@ -205,9 +208,13 @@ def orchestra(pg_server: postgres.Server, tmp_path_factory) -> Iterator[Orchestr
                 orchestra,
                 interval=1,
             )
-            _launch_backfill(orchestra)
             _start_schedule(orchestra)
+            _launch_backfill(orchestra)
+            # One tick is the scenario (the cron is every minute): stop the schedule after it.
+            stopper = threading.Thread(target=_stop_after_first_tick, args=(orchestra,))
+            stopper.start()
             yield orchestra
+            stopper.join()
         finally:
             os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a person stops `make orchestrate`
             try:
@@ -357,6 +364,23 @@ def test_partition_backfill_lands_the_truth_with_passing_checks(orchestra: Orche
     assert not refused, answers
 
 
+def _stop_after_first_tick(orchestra: Orchestra) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline and not orchestra.tick_run_ids:
+        try:
+            orchestra.tick_run_ids = _tick_runs(orchestra) or []
+        except (AssertionError, OSError):
+            pass  # the webserver is busy; ask again
+        time.sleep(2)
+    schedule_id = orchestra.gql(
+        f"{{ scheduleOrError(scheduleSelector: {SCHEDULE}) {{ ... on Schedule {{ id }} }} }}"
+    )["scheduleOrError"]["id"]
+    stopped = orchestra.gql(
+        "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }", id=schedule_id
+    )["stopRunningSchedule"]
+    orchestra.schedule_stopped = stopped["__typename"] == "ScheduleStateResult"
+
+
 def _tick_runs(orchestra: Orchestra) -> list[str] | None:
     ticks = orchestra.gql(
         f"{{ scheduleOrError(scheduleSelector: {SCHEDULE}) {{ ... on Schedule {{ scheduleState "
@@ -369,14 +393,13 @@ def _tick_runs(orchestra: Orchestra) -> list[str] | None:
 def test_schedule_tick_is_one_run_per_account_and_runs_of_an_account_never_overlap(
     orchestra: Orchestra,
 ):
-    run_ids = _wait("a schedule tick with runs", lambda: _tick_runs(orchestra), orchestra)
-    schedule_id = orchestra.gql(
-        f"{{ scheduleOrError(scheduleSelector: {SCHEDULE}) {{ ... on Schedule {{ id }} }} }}"
-    )["scheduleOrError"]["id"]
-    stopped = orchestra.gql(
-        "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }", id=schedule_id
-    )["stopRunningSchedule"]
-    assert stopped["__typename"] == "ScheduleStateResult", stopped
+    run_ids = _wait("a schedule tick with runs", lambda: orchestra.tick_run_ids, orchestra)
+    _wait("the schedule stopped after its tick", lambda: orchestra.schedule_stopped, orchestra)
+    ticks = orchestra.gql(
+        f"{{ scheduleOrError(scheduleSelector: {SCHEDULE}) {{ ... on Schedule {{ scheduleState "
+        "{ ticks(limit: 10) { status runIds } } } } }"
+    )["scheduleOrError"]["scheduleState"]["ticks"]
+    assert [t["runIds"] for t in ticks if t["runIds"]][-1] == run_ids
     by_id = {r["runId"]: r for r in orchestra.runs()}
     tick = [by_id[i] for i in run_ids]
     assert sorted(r["tags"]["meta_elt/account"] for r in tick) == sorted(_account_keys())

@@ -177,11 +177,16 @@ def serve(host: str, port: int, home: Path | None) -> int:
 
     root = project.project_root()
     os.chdir(root)
+    # A run's process imports the code location (dagster, dbt) before it answers the daemon: on a
+    # busy host that can take more than Dagster's default 60 s.
+    os.environ.setdefault("DAGSTER_GRPC_TIMEOUT_SECONDS", "180")
     children = Children()
     stopping = False
 
     def _stop(signum, _frame):
         nonlocal stopping
+        if stopping:  # a second Ctrl-C while stopping: let the stop finish
+            return
         stopping = True
         raise KeyboardInterrupt
 
@@ -225,6 +230,7 @@ def serve(host: str, port: int, home: Path | None) -> int:
                 raise ServeError(f"{dead}; stopping the others")
             time.sleep(1)
     except KeyboardInterrupt:
+        stopping = True
         print("\nstopping the webserver, the daemon and the code server...", flush=True)
         return 0
     except ServeError as exc:
