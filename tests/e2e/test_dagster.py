@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -367,10 +368,8 @@ def test_partition_backfill_lands_the_truth_with_passing_checks(orchestra: Orche
 def _stop_after_first_tick(orchestra: Orchestra) -> None:
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline and not orchestra.tick_run_ids:
-        try:
+        with contextlib.suppress(AssertionError, OSError):  # the webserver is busy: ask again
             orchestra.tick_run_ids = _tick_runs(orchestra) or []
-        except (AssertionError, OSError):
-            pass  # the webserver is busy; ask again
         time.sleep(2)
     schedule_id = orchestra.gql(
         f"{{ scheduleOrError(scheduleSelector: {SCHEDULE}) {{ ... on Schedule {{ id }} }} }}"
