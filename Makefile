@@ -12,16 +12,18 @@ PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml 
 	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml \
 	load/target-postgres-window-state/pyproject.toml
 
-.PHONY: help install browser test check lint sql-lint dbt-build pytest demo docs clean
+.PHONY: help install browser test check lint sql-lint dbt-build pytest demo docs orchestrate clean
 
 help:
 	@echo "make demo   - the main job end to end on the Graph API sandbox and a local PostgreSQL"
 	@echo "make test   - every check: ruff, dbt build on test data, sqlfluff, pytest"
 	@echo "make install - the project venv (.venv) and Meltano's plugins (.meltano/)"
 	@echo "make docs   - the dbt documentation site on http://127.0.0.1:8580 (after make demo)"
+	@echo "make orchestrate - Dagster (webserver + daemon) on http://127.0.0.1:3000 until Ctrl-C"
 
 # The project's Python environment, from uv.lock (uv itself is pinned in the lock).
-$(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml sandbox/pyproject.toml
+$(BIN)/.synced: pyproject.toml uv.lock extract/tap-meta-insights/pyproject.toml sandbox/pyproject.toml \
+	orchestrate/dagster/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv sync --frozen --quiet
@@ -74,6 +76,14 @@ clean:
 # output/demo-report.html, and stops what it started.
 demo: install
 	$(BIN)/meta-elt demo $(if $(REPORT),--report $(REPORT))
+
+# Dagster: the code location (orchestrate/dagster) with its webserver and daemon, storage in the
+# schema `dagster` of the provided PostgreSQL (database PGDATABASE, default meta_elt), the sandbox
+# with the demo world when no tenant token is set; http://127.0.0.1:$(DAGSTER_PORT) until Ctrl-C.
+DAGSTER_PORT ?= 3000
+orchestrate: install
+	$(BIN)/meta-elt with-postgres -- $(BIN)/meta-elt-dagster serve --port $(DAGSTER_PORT) \
+		--home $(CURDIR)/.cache/dagster
 
 # The dbt docs of the marts as the demo built them (lineage, columns, tests, the report as an
 # exposure), on http://127.0.0.1:8580 until Ctrl-C.

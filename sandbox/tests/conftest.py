@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from meta_sandbox.testing import SandboxServer
-
-from .sandbox_support import Graph, small_world
+from sandbox_support import Graph, small_world
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 from meta_sandbox.testing import SandboxServer
-
-from .sandbox_support import Graph
+from sandbox_support import Graph
 
 WORLD = {
     "seed": 2024,

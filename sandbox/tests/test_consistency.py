@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import requests
 from meta_sandbox.testing import SandboxServer
-
-from .sandbox_support import ACT, NOW, TOKEN, Graph, small_world
+from sandbox_support import ACT, NOW, TOKEN, Graph, small_world
 
 WINDOWS = ["1d_click", "7d_click", "28d_click", "1d_view", "7d_view", "28d_view"]
 SINCE, UNTIL = "2026-10-15", "2026-11-28"  # includes late-attribution days and partial today

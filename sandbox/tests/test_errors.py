@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 from meta_sandbox.testing import SandboxServer
-
-from .sandbox_support import ACT, ACT_OTHER, TOKEN, Graph, error_of, small_world
+from sandbox_support import ACT, ACT_OTHER, TOKEN, Graph, error_of, small_world
 
 RANGE = {"since": "2026-11-01", "until": "2026-11-02"}
 

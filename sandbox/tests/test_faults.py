@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from .sandbox_support import ACT, ACT2, TOKEN, Graph, error_of
+from sandbox_support import ACT, ACT2, TOKEN, Graph, error_of
 
 RANGE = {"since": "2026-11-01", "until": "2026-11-02"}
 

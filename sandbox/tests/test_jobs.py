@@ -8,8 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from meta_sandbox.testing import SandboxServer
-
-from .sandbox_support import ACT, ACT2, TOKEN, Graph, small_world
+from sandbox_support import ACT, ACT2, TOKEN, Graph, small_world
 
 ORDER = ["Job Not Started", "Job Started", "Job Running", "Job Completed"]
 MONTH = {"since": "2026-10-01", "until": "2026-10-31"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .sandbox_support import ACT, ACT2, Graph
+from sandbox_support import ACT, ACT2, Graph
 
 ALL = ["ACTIVE", "PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "ADSET_PAUSED"]
 

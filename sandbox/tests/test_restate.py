@@ -7,8 +7,7 @@ from decimal import Decimal
 
 import requests
 from meta_sandbox.testing import SandboxServer
-
-from .sandbox_support import ACT, Graph
+from sandbox_support import ACT, Graph
 
 SINCE, UNTIL = "2026-11-01", "2026-11-10"
 

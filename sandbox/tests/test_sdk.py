@@ -11,8 +11,7 @@ from facebook_business.adobjects.adsinsights import AdsInsights
 from facebook_business.api import FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
-
-from .sandbox_support import ACT, ACT_OTHER, TOKEN
+from sandbox_support import ACT, ACT_OTHER, TOKEN
 
 
 def sdk(base_url: str, token: str = TOKEN) -> FacebookAdsApi:

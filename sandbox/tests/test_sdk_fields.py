@@ -14,9 +14,8 @@ from facebook_business.adobjects.campaign import Campaign
 from facebook_business.exceptions import FacebookRequestError
 from meta_sandbox import insights_fields, object_fields
 from meta_sandbox.action_breakdowns import APPLIES_TO
-
-from .sandbox_support import ACT
-from .test_sdk import sdk
+from sandbox_support import ACT
+from test_sdk import sdk
 
 RANGE = {"since": "2026-11-01", "until": "2026-11-03"}
 WINDOWS = ["1d_click", "7d_click", "28d_click", "1d_view", "7d_view", "28d_view", "dda"]

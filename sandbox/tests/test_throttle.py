@@ -6,8 +6,7 @@ import json
 import time
 
 from meta_sandbox.testing import SandboxServer
-
-from .sandbox_support import ACT, Graph, small_world
+from sandbox_support import ACT, Graph, small_world
 
 MONTH = {"since": "2026-10-01", "until": "2026-10-31"}
 

@@ -71,6 +71,12 @@ def _operator(command):
     return run
 
 
+NO_BUILD_HELP = (
+    "extract and load only, without building the marts (an orchestrator that builds them "
+    "itself, such as Dagster's dbt assets, or `meltano invoke dbt-postgres:build_meta` later)"
+)
+
+
 def _backfill(args: argparse.Namespace, root: Path, reporter: Reporter) -> int:
     request = commands.parse_backfill(args)  # every input checked before anything is touched
     return commands.backfill(request, root, reporter)
@@ -124,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="end a stuck run of the same range that still holds its lock (a dead one never "
         "needs this: its lock goes with it)",
     )
+    bp.add_argument("--no-build", action="store_true", help=NO_BUILD_HELP)
     bp.set_defaults(func=_operator(_backfill))
 
     sp = sub.add_parser(
@@ -140,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--all", action="store_true", help="every tenant in the registry")
     sp.add_argument("--lookback-days", default="28", help="days re-read each run (default 28)")
     sp.add_argument("--parallel", default="1", help="tenants extracted at once (default 1)")
+    sp.add_argument(
+        "--account",
+        help="only this account of the one --tenant, under a state id of its own "
+        "(sync-<tenant>-<account>), so a tenant's accounts can sync side by side (Dagster does)",
+    )
+    sp.add_argument("--no-build", action="store_true", help=NO_BUILD_HELP)
     sp.set_defaults(func=_operator(commands.sync))
 
     vp = sub.add_parser(
@@ -180,6 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     cp = tsub.add_parser("check", help="which listed accounts each tenant's token can read")
     cp.add_argument("--tenant", action="append", help="limit to these tenants (repeatable)")
     cp.set_defaults(func=_operator(commands.tenants_check))
+    lp = tsub.add_parser(
+        "list",
+        help="the validated registry as one JSON document on stdout (for other programs)",
+        description=(
+            'Print {"tenants": [{"id", "name", "token_env", "accounts", '
+            '"start_date"}]} on stdout, accounts normalised to act_<digits>; a bad registry '
+            "exits 2 with one line. The Dagster code location reads the registry this way."
+        ),
+    )
+    lp.add_argument("--json", action="store_true", required=True, help="JSON on stdout")
+    lp.set_defaults(func=_operator(commands.tenants_list))
 
     dp = sub.add_parser(
         "demo",

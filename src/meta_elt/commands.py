@@ -8,6 +8,7 @@ only then touches the database.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +38,15 @@ from meta_elt.runs import (
     run_dbt,
 )
 
-__all__ = ["CommandError", "backfill", "migrate", "sync", "tenants_check", "verify"]
+__all__ = [
+    "CommandError",
+    "backfill",
+    "migrate",
+    "sync",
+    "tenants_check",
+    "tenants_list",
+    "verify",
+]
 
 
 def _today() -> dt.date:
@@ -70,6 +79,7 @@ class BackfillRequest:
     concurrency: int
     resume: bool
     force: bool
+    build: bool = True
 
 
 def parse_backfill(args) -> BackfillRequest:
@@ -82,7 +92,15 @@ def parse_backfill(args) -> BackfillRequest:
         args.concurrency, "--concurrency", maximum=inputs.MAX_CONCURRENCY
     )
     return BackfillRequest(
-        tenant, account, since, until, chunk, concurrency, args.resume, args.force
+        tenant,
+        account,
+        since,
+        until,
+        chunk,
+        concurrency,
+        args.resume,
+        args.force,
+        build=not getattr(args, "no_build", False),
     )
 
 
@@ -150,6 +168,13 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
             raise CommandError(
                 f"backfill failed: {_for_tenant(failure_line(outcome), tenant)} (log: {log_path})"
             )
+        if not request.build:
+            reporter.info(
+                f"backfill loaded in {meltano_run.clock(outcome.progress.elapsed())}: "
+                f"{outcome.progress.rows:,} rows extracted in {outcome.progress.windows_done} "
+                "windows; marts not built (--no-build)"
+            )
+            return 0
         built, message = build_marts(server, root, token_variables, reporter, suffix)
         if not built:
             raise CommandError(f"backfill loaded, but the dbt build failed: {message}")
@@ -183,10 +208,12 @@ def _sync_one(
     root: Path,
     lookback: int,
     reporter: Reporter,
+    per_account: bool = False,
 ) -> SyncResult:
-    """One tenant's incremental extract of its readable accounts."""
+    """One tenant's incremental extract of its readable accounts (``per_account``: the one
+    account, under its own state id)."""
     started = time.monotonic()
-    suffix = runtime.state_id_suffix("sync", tenant.id)
+    suffix = runtime.state_id_suffix("sync", tenant.id, *(readable if per_account else []))
     try:
         with extraction(
             server,
@@ -221,7 +248,9 @@ def _sync_one(
     return SyncResult(tenant, True, outcome.progress.rows, seconds, "ok")
 
 
-def parse_sync(args, registry: dict[str, tenants.Tenant]) -> tuple[list[tenants.Tenant], int, int]:
+def parse_sync(
+    args, registry: dict[str, tenants.Tenant]
+) -> tuple[list[tenants.Tenant], int, int, str | None]:
     lookback = inputs.non_negative_int(args.lookback_days, "--lookback-days", maximum=90)
     parallel = inputs.positive_int(args.parallel, "--parallel", maximum=inputs.MAX_CONCURRENCY)
     if args.all:
@@ -230,7 +259,14 @@ def parse_sync(args, registry: dict[str, tenants.Tenant]) -> tuple[list[tenants.
         chosen = [tenants.find(registry, t) for t in args.tenant]
     else:
         raise inputs.BadInput("--tenant", "no tenant given", "name one or more, or use --all")
-    return chosen, lookback, parallel
+    account = getattr(args, "account", None)
+    if account is not None:
+        if args.all or len(chosen) != 1:
+            raise inputs.BadInput(
+                "--account", "needs exactly one --tenant", "name the account's tenant once"
+            )
+        account = tenants.account_of(registry, chosen[0], inputs.account_id(account))
+    return chosen, lookback, parallel, account
 
 
 def sync(args, root: Path, reporter: Reporter) -> int:
@@ -240,7 +276,8 @@ def sync(args, root: Path, reporter: Reporter) -> int:
     other accounts and the other tenants go on, and the summary names each failure."""
     started = time.monotonic()
     registry = tenants.load(tenants.registry_path(root), root)
-    chosen, lookback, parallel = parse_sync(args, registry)
+    chosen, lookback, parallel, only_account = parse_sync(args, registry)
+    build = not getattr(args, "no_build", False)
     token_variables = tenants.token_variables(registry)
     readable: dict[str, list[str]] = {}
     failures: list[SyncResult] = []
@@ -250,7 +287,8 @@ def sync(args, root: Path, reporter: Reporter) -> int:
                 SyncResult(tenant, False, 0, 0.0, f"no access token in ${tenant.token_env}")
             )
             continue
-        checked = _preflight(root, tenant, list(tenant.accounts))
+        accounts = [only_account] if only_account else list(tenant.accounts)
+        checked = _preflight(root, tenant, accounts)
         readable[tenant.id] = [a.account for a in checked if a.readable]
         failures.extend(
             SyncResult(tenant, False, 0, 0.0, f"{a.account}: unreadable with its token: {a.detail}")
@@ -265,13 +303,20 @@ def sync(args, root: Path, reporter: Reporter) -> int:
             extracted = list(
                 pool.map(
                     lambda t: _sync_one(
-                        t, readable[t.id], token_variables, server, root, lookback, reporter
+                        t,
+                        readable[t.id],
+                        token_variables,
+                        server,
+                        root,
+                        lookback,
+                        reporter,
+                        per_account=only_account is not None,
                     ),
                     runnable,
                 )
             )
         build_ok, build_message = True, "ok"
-        if any(r.ok for r in extracted):
+        if build and any(r.ok for r in extracted):
             build_ok, build_message = build_marts(
                 server, root, token_variables, reporter, f"sync-{server.database}"
             )
@@ -301,7 +346,8 @@ def sync(args, root: Path, reporter: Reporter) -> int:
     if not failed and build_ok:
         reporter.info(
             f"sync done in {meltano_run.clock(time.monotonic() - started)}: {len(results)} "
-            f"tenant(s), {sum(r.rows for r in results):,} rows extracted, marts built and tested"
+            f"tenant(s), {sum(r.rows for r in results):,} rows extracted, "
+            + ("marts built and tested" if build else "marts not built (--no-build)")
         )
     return 1 if failed or not build_ok else 0
 
@@ -376,6 +422,26 @@ def _dates(dates: list[dt.date] | None, count: int) -> str:
     text = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in ranges)
     shown = len(dates or [])
     return text + (f" and {count - shown} more" if count > shown else "")
+
+
+def tenants_list(args, root: Path, reporter: Reporter) -> int:
+    """The validated registry as JSON on stdout: how other programs (the Dagster code location)
+    read it without importing meta-elt. Token variables are named, never read."""
+    registry = tenants.load(tenants.registry_path(root), root)
+    document = {
+        "tenants": [
+            {
+                "id": t.id,
+                "name": t.name,
+                "token_env": t.token_env,
+                "accounts": list(t.accounts),
+                "start_date": t.start_date.isoformat() if t.start_date else None,
+            }
+            for t in registry.values()
+        ]
+    }
+    print(json.dumps(document), flush=True)
+    return 0
 
 
 def tenants_check(args, root: Path, reporter: Reporter) -> int:

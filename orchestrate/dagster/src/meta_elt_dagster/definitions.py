@@ -1,0 +1,45 @@
+"""The code location: `dagster ... -m meta_elt_dagster.definitions`.
+
+Built from the project's files: the raw assets from the dbt manifest's source `meta_ads`
+(partitioned by tenant-account x day; the tenant-accounts come from tenants.yml through a sensor),
+the dbt assets from the manifest and the scheduled build's selection, the schedule from
+Meltano's `daily-meta-insights` cron. The manifest is parsed at load when missing
+(`transform/target/dagster/manifest.json`; `meta-elt-dagster serve` parses it afresh).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from meta_elt_dagster import automation, marts, project, raw
+
+ROOT = project.project_root()
+DBT = marts.dbt_project(ROOT)
+marts.prepare(DBT)
+
+meta_raw = raw.build_raw_assets(marts.raw_tables(DBT.manifest_path), marts.RAW_SOURCE)
+meta_marts = marts.build_dbt_assets(ROOT, DBT)
+
+meta_raw_job = dg.define_asset_job(
+    automation.RAW_JOB,
+    selection=dg.AssetSelection.assets(meta_raw),
+    description="Raw tables of tenant-account x day partitions, loaded by meta-elt.",
+)
+
+defs = dg.Definitions(
+    assets=[meta_raw, meta_marts],
+    jobs=[meta_raw_job, automation.sync_tenant_now],
+    schedules=[automation.build_schedule(project.daily_cron(ROOT))],
+    sensors=[
+        automation.build_registry_sensor(),
+        automation.build_sync_now_sensor(meta_raw_job),
+        dg.AutomationConditionSensorDefinition(
+            "build_marts_after_loads",
+            target=dg.AssetSelection.assets(meta_marts),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=project.env_int("META_ELT_DAGSTER_REGISTRY_SECONDS", 30, 1),
+        ),
+    ],
+    resources={"dbt_cli": marts.cli_resource(DBT)},
+    executor=dg.in_process_executor,
+)
