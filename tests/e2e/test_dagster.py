@@ -35,13 +35,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
+from meta_sandbox.testing import SandboxServer
 
 from meta_elt import postgres
-from meta_sandbox.testing import SandboxServer
 from tests.e2e.test_report_browser import _DevTools, chromium_path
 from tests.support import ROOT
 
-TODAY = dt.datetime.now(dt.timezone.utc).date()
+TODAY = dt.datetime.now(dt.UTC).date()
 SANDBOX_TODAY = TODAY - dt.timedelta(days=2)
 UNTIL = SANDBOX_TODAY - dt.timedelta(days=1)
 SINCE = (UNTIL - dt.timedelta(days=62)).replace(day=1)  # two months and a bit: 2 month chunks

@@ -65,8 +65,8 @@ def build_schedule(cron: str) -> dg.ScheduleDefinition:
         ),
     )
     def daily_meta_insights(context: dg.ScheduleEvaluationContext):
-        tick = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
-        today = tick.astimezone(dt.timezone.utc).date()
+        tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+        today = tick.astimezone(dt.UTC).date()
         keys = registry.account_keys(registry.load(project.project_root()))
         ready, missing = _known(context.instance, keys)
         if missing:
@@ -89,7 +89,7 @@ def build_registry_sensor() -> dg.SensorDefinition:
     )
     def tenant_accounts_from_registry(context: dg.SensorEvaluationContext):
         tenants = registry.load(project.project_root())  # a bad registry fails the tick
-        requests = []
+        requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
         for definition, wanted in (
             (TENANT_ACCOUNTS, registry.account_keys(tenants)),
             (TENANTS, [t.id for t in tenants]),
@@ -141,7 +141,7 @@ def build_sync_now_sensor(raw_job) -> dg.RunStatusSensorDefinition:
 
 def sync_now_requests(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[dg.RunRequest]:
     tenant = run.tags.get("dagster/partition", "")
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     present = instance.get_dynamic_partitions(TENANT_ACCOUNTS.name or "")
     keys = [k for k in present if tenant and k.startswith(f"{tenant}:")]
     return [sync_request(key, today, f"{run.run_id}:{key}") for key in sorted(keys)]

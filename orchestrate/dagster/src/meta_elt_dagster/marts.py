@@ -46,7 +46,8 @@ def dbt_build_lock(log) -> Iterator[None]:
         "", autocommit=True, application_name="dagster dbt build (meta_marts)"
     ) as conn:
         key = lock_key(DBT_LOCK)
-        if not conn.execute("select pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+        taken = conn.execute("select pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if not (taken and taken[0]):
             log.info("waiting for the dbt build lock (another build of this database runs)")
             conn.execute("select pg_advisory_lock(%s)", (key,))
         yield

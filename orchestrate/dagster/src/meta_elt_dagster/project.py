@@ -93,7 +93,7 @@ def first_day(today: dt.date | None = None) -> dt.date:
             raise ConfigError(
                 f"META_ELT_DAGSTER_START_DATE={override!r} is not a date; use YYYY-MM-DD"
             ) from None
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     months = today.year * 12 + today.month - 1 - MONTHS_BACK
     return dt.date(months // 12, months % 12 + 1, 1)
 

@@ -64,16 +64,15 @@ def ranges(partition_keys: Iterable[str]) -> list[tuple[str, dt.date, dt.date]]:
     for key in partition_keys:
         account, day = _split(key)
         days[account].add(day)
-    out = []
+    out: list[tuple[str, dt.date, dt.date]] = []
     for account in sorted(days):
-        start = previous = None
-        for day in sorted(days[account]):
-            if previous is not None and day - previous == dt.timedelta(days=1):
-                previous = day
-                continue
-            if start is not None:
+        first, *rest = sorted(days[account])
+        start = previous = first
+        for day in rest:
+            if day - previous != dt.timedelta(days=1):
                 out.append((account, start, previous))
-            start = previous = day
+                start = day
+            previous = day
         out.append((account, start, previous))
     return out
 
@@ -110,7 +109,9 @@ def commands(
     return out
 
 
-def run_meta_elt(context: dg.OpExecutionContext, root: Path, args: list[str]) -> str:
+def run_meta_elt(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, root: Path, args: list[str]
+) -> str:
     """Run meta-elt, its lines into the run's log (Dagster's event log: in PostgreSQL, readable
     from any host). Exit 2 is bad input: fail without retrying; exit 1 is retried."""
     command = [*project.meta_elt_command(root), *args]
