@@ -67,7 +67,7 @@ sql-lint:
 	$(BIN)/pre-commit run --all-files --hook-stage manual sqlfluff
 
 pytest:
-	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15 --reverse
 
 clean:
 	rm -rf $(VENV) .meltano .cache transform/target transform/logs

@@ -1,7 +1,8 @@
 """End to end: `meta-elt` backfill / sync / verify on the Graph API sandbox and a real PostgreSQL.
 
 One database per session (created and dropped here), one sandbox world of 2 tenants x 2 accounts.
-The tests run in file order and build on each other's data, like an operator's week would.
+The `backfilled` fixture loads every account first; each test starts from there and leaves the
+data true to the sandbox, so the tests run in any order (`make test` runs them in reverse).
 """
 
 from __future__ import annotations
@@ -179,7 +180,11 @@ def _row_counts(stack: Stack) -> tuple:
     )
 
 
-def test_backfill_two_tenants_lands_the_truth(stack: Stack):
+@pytest.fixture(scope="module")
+def backfilled(stack: Stack) -> list[subprocess.CompletedProcess[str]]:
+    """Every account backfilled over [SINCE, UNTIL]: the state every other test starts from,
+    whichever runs first (the tests of this module do not depend on their order)."""
+    runs = []
     for tenant, accounts in ACCOUNTS.items():
         for account in accounts:
             done = stack.meta_elt(
@@ -187,8 +192,14 @@ def test_backfill_two_tenants_lands_the_truth(stack: Stack):
                 "--since", str(SINCE), "--until", str(UNTIL), "--chunk-size", "1",
             )  # fmt: skip
             assert done.returncode == 0, done.stderr[-3000:]
-            assert 'schemaMode: "extended"' in done.stderr
-            assert "ad " in done.stderr and str(SINCE) in done.stderr  # the summary table
+            runs.append(done)
+    return runs
+
+
+def test_backfill_two_tenants_lands_the_truth(stack: Stack, backfilled):
+    for done in backfilled:
+        assert 'schemaMode: "extended"' in done.stderr
+        assert "ad " in done.stderr and str(SINCE) in done.stderr  # the summary table
     for accounts in ACCOUNTS.values():
         for account in accounts:
             _assert_marts_equal_truth(stack, account, SINCE, UNTIL)
@@ -199,7 +210,7 @@ def test_backfill_two_tenants_lands_the_truth(stack: Stack):
         assert value in verify.stderr
 
 
-def test_bad_inputs_exit_2_and_leave_rows_untouched(stack: Stack):
+def test_bad_inputs_exit_2_and_leave_rows_untouched(stack: Stack, backfilled):
     before = _row_counts(stack)
     bad = [
         ["--tenant", "not-a-uuid"],
@@ -224,7 +235,7 @@ def test_bad_inputs_exit_2_and_leave_rows_untouched(stack: Stack):
     assert _row_counts(stack) == before
 
 
-def test_daily_sync_picks_up_late_attribution(stack: Stack):
+def test_daily_sync_picks_up_late_attribution(stack: Stack, backfilled):
     recent_since = UNTIL - dt.timedelta(days=10)
     before = {a: _marts(stack, a, recent_since, UNTIL) for a in ACCOUNTS[TENANT_A]}
     stack.sandbox.advance_clock(days=1)
@@ -250,7 +261,7 @@ def test_daily_sync_picks_up_late_attribution(stack: Stack):
     assert duplicates == 0
 
 
-def test_backfill_of_an_older_range_lands_in_the_marts(stack: Stack):
+def test_backfill_of_an_older_range_lands_in_the_marts(stack: Stack, backfilled):
     account = ACCOUNTS[TENANT_A][1]
     older_since, older_until = SINCE - dt.timedelta(days=40), SINCE - dt.timedelta(days=1)
     done = stack.meta_elt(
@@ -263,7 +274,7 @@ def test_backfill_of_an_older_range_lands_in_the_marts(stack: Stack):
     assert verify.returncode == 0, verify.stderr
 
 
-def test_killed_backfill_resumes_without_gaps_or_duplicates(stack: Stack):
+def test_killed_backfill_resumes_without_gaps_or_duplicates(stack: Stack, backfilled):
     account = ACCOUNTS[TENANT_B][1]
     since, until = SINCE - dt.timedelta(days=80), SINCE - dt.timedelta(days=1)
     args = [
@@ -302,7 +313,7 @@ def test_killed_backfill_resumes_without_gaps_or_duplicates(stack: Stack):
     assert verify.returncode == 0, verify.stderr
 
 
-def test_sync_all_with_a_revoked_token_fails_only_that_tenant(stack: Stack):
+def test_sync_all_with_a_revoked_token_fails_only_that_tenant(stack: Stack, backfilled):
     stack.sandbox.add_fault({"kind": "expire_token", "token": TOKENS[TENANT_B]})
     try:
         done = stack.meta_elt("sync", "--all")
@@ -318,15 +329,16 @@ def test_sync_all_with_a_revoked_token_fails_only_that_tenant(stack: Stack):
     assert "failure(s) in 2 tenant(s): Tenant B:" in done.stderr
 
 
-def test_no_token_in_logs(stack: Stack):
-    logs = (ROOT / ".meltano" / "logs" / "meta-elt").glob("*.log")
+def test_no_token_in_logs(stack: Stack, backfilled):
+    logs = list((ROOT / ".meltano" / "logs" / "meta-elt").glob("*.log"))
+    assert logs, "the backfills wrote their logs"
     for path in logs:
         text = Path(path).read_text()
         for token in TOKENS.values():
             assert token not in text, path
 
 
-def test_legacy_schema_is_logged_and_the_missing_column_added(stack: Stack):
+def test_legacy_schema_is_logged_and_the_missing_column_added(stack: Stack, backfilled):
     stack.query_commit("alter table analytics.meta_insights_daily drop column link_clicks")
     account = ACCOUNTS[TENANT_A][0]
     done = stack.meta_elt(
@@ -345,14 +357,21 @@ def test_legacy_schema_is_logged_and_the_missing_column_added(stack: Stack):
     assert again.returncode == 0, again.stderr
 
 
-def test_verify_fails_when_a_synced_day_is_missing(stack: Stack):
+def test_verify_fails_when_a_synced_day_is_missing(stack: Stack, backfilled):
     account = ACCOUNTS[TENANT_A][0]
+    day = "ad_account_id = %s and date = %s"
     stack.query_commit(
-        "delete from analytics.meta_insights_levels where ad_account_id = %s and date = %s",
+        f"create table public.missing_day as select * from analytics.meta_insights_levels "
+        f"where {day}",
         account,
         UNTIL,
     )
-    done = stack.meta_elt("verify", "--tenant", TENANT_A, "--account", account)
+    stack.query_commit(f"delete from analytics.meta_insights_levels where {day}", account, UNTIL)
+    try:
+        done = stack.meta_elt("verify", "--tenant", TENANT_A, "--account", account)
+    finally:  # the day back, for the tests that run after this one
+        stack.query_commit("insert into analytics.meta_insights_levels table public.missing_day")
+        stack.query_commit("drop table public.missing_day")
     assert done.returncode == 1
     assert "synced day(s) missing from the marts" in done.stderr
     assert f"{account} account: {UNTIL}" in done.stderr, "the missing day is named"

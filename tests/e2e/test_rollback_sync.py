@@ -8,8 +8,8 @@ in meta_insights_daily for every attribution window too, after the incremental b
 sync and after a full refresh. Days outside the re-read window keep what the first sync loaded.
 
 One database of this module's own (named after PGDATABASE, dropped afterwards), one tenant with
-one account of four ads, two syncs and one full refresh. The tests build on each other in file
-order.
+one account of four ads, two syncs and one full refresh. The scenario's states (first sync,
+resync) are module fixtures: the tests run in any order.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def _account_days(stack: Stack, since: dt.date, until: dt.date) -> dict[str, tup
     return {d: (Decimal(s), m) for d, s, m in rows}
 
 
-def _assert_marts_equal_truth(stack: Stack) -> None:
+def _assert_marts_equal_truth(stack: Stack, first_truth: dict[tuple, tuple]) -> None:
     """The re-read days equal the sandbox's truth now; earlier days what the first sync read."""
     truth = _all_truth(stack, RESYNCED_SINCE, UNTIL)
     levels = _levels(stack, RESYNCED_SINCE, UNTIL)
@@ -201,50 +201,65 @@ def _assert_marts_equal_truth(stack: Stack) -> None:
         assert (source == "zero_fill") == (day == str(ACCOUNT_DAY_GONE)), (day, source)
     assert len(accounts) == (UNTIL - RESYNCED_SINCE).days + 1
     # days the second sync did not re-read keep the first sync's rows, at every level
-    earlier = dt.date.fromisoformat(min(k[2] for k in FIRST_TRUTH))
+    earlier = dt.date.fromisoformat(min(k[2] for k in first_truth))
     before_resync = RESYNCED_SINCE - dt.timedelta(days=1)
-    kept = {k: v for k, v in FIRST_TRUTH.items() if k[2] < str(RESYNCED_SINCE)}
+    kept = {k: v for k, v in first_truth.items() if k[2] < str(RESYNCED_SINCE)}
     assert _levels(stack, earlier, before_resync) == kept
     assert _daily(stack, earlier, before_resync)["default"] == kept
 
 
-FIRST_TRUTH: dict[tuple, tuple] = {}
+@dataclass
+class FirstSync:
+    truth: dict[tuple, tuple]  # the sandbox's truth after the first sync, every level
+    levels: dict[tuple, tuple]  # the marts as the first sync left them
+    daily: dict[tuple, tuple]
 
 
-# ------------------------------------------------------------------ the tests, in order
-def test_first_sync_lands_the_truth(stack: Stack):
+@dataclass
+class Resync:
+    shrunk_ad: str
+    stale_raw_rows: int  # raw rows of the shrunk ad on the restated days, after the resync
+    windows: tuple  # (windows, windows with started_at)
+
+
+# ------------------------------------------------------------------ the scenario's states
+# Each state is a module fixture, so the tests below run in any order (or alone).
+@pytest.fixture(scope="module")
+def first_sync(stack: Stack) -> FirstSync:
     stack.meta_elt("sync", "--tenant", TENANT, "--lookback-days", "14")
-    FIRST_TRUTH.update(_all_truth(stack, FIRST_SINCE, UNTIL))
-    assert _levels(stack, FIRST_SINCE, UNTIL) == FIRST_TRUTH
-    assert _daily(stack, FIRST_SINCE, UNTIL)["default"] == FIRST_TRUTH
+    return FirstSync(
+        _all_truth(stack, FIRST_SINCE, UNTIL),
+        _levels(stack, FIRST_SINCE, UNTIL),
+        _daily(stack, FIRST_SINCE, UNTIL)["default"],
+    )
 
 
-def test_resync_after_the_numbers_shrank_drops_what_meta_no_longer_returns(stack: Stack):
+@pytest.fixture(scope="module")
+def resync(stack: Stack, first_sync: FirstSync) -> Resync:
+    """Meta's numbers shrink (two ad-days, an ad, an account-day restated away), then a sync
+    re-reads the last 8 days."""
+    first = first_sync.truth
     ads_by_day: dict[str, set[str]] = {}
-    for _, ad, day in (k for k in FIRST_TRUTH if k[0] == "ad"):
+    for _, ad, day in (k for k in first if k[0] == "ad"):
         ads_by_day.setdefault(day, set()).add(ad)
     ad_days = [str(d) for d in AD_DAYS_GONE]
     shrunk = sorted(set.intersection(*(ads_by_day.get(d, set()) for d in ad_days)))
     assert shrunk, "an ad delivered on both restated days"
     shrunk_ad = shrunk[0]
     deleted = sorted(
-        {ad for (lv, ad, day) in FIRST_TRUTH if lv == "ad" and day >= str(RESYNCED_SINCE)}
-        - {shrunk_ad}
+        {ad for (lv, ad, day) in first if lv == "ad" and day >= str(RESYNCED_SINCE)} - {shrunk_ad}
     )
     assert deleted, "another ad delivered in the re-read days"
-    deleted_ad = deleted[0]
     assert ads_by_day.get(str(ACCOUNT_DAY_GONE)), "the account delivered on the emptied day"
 
     stack.sandbox.restate(ad=shrunk_ad, since=ad_days[0], until=ad_days[-1])
-    stack.sandbox.restate(ad=deleted_ad)
+    stack.sandbox.restate(ad=deleted[0])
     stack.sandbox.restate(account=ACCOUNT, since=str(ACCOUNT_DAY_GONE), until=str(ACCOUNT_DAY_GONE))
     assert _all_truth(stack, RESYNCED_SINCE, UNTIL) != {
-        k: v for k, v in FIRST_TRUTH.items() if k[2] >= str(RESYNCED_SINCE)
+        k: v for k, v in first.items() if k[2] >= str(RESYNCED_SINCE)
     }, "the world shrank"
 
     stack.meta_elt("sync", "--tenant", TENANT, "--lookback-days", "8")
-
-    # the raw table still holds the rows Meta no longer returns: staging drops them
     stale = stack.query(
         "select count(*) from raw_meta.insights_ad where tenant_id = %s and ad_id = %s "
         "and date = any(%s)",
@@ -252,16 +267,31 @@ def test_resync_after_the_numbers_shrank_drops_what_meta_no_longer_returns(stack
         shrunk_ad,
         list(AD_DAYS_GONE),
     )[0][0]
-    assert stale == 2
-    started = stack.query(
+    windows = stack.query(
         "select count(*), count(started_at) from raw_meta.insights_windows where tenant_id = %s",
         TENANT,
     )[0]
-    assert started[0] > 0 and started[0] == started[1], "every window says when it started"
-    _assert_marts_equal_truth(stack)
+    return Resync(shrunk_ad, stale, tuple(windows))
 
 
-def test_full_refresh_gives_the_same_marts(stack: Stack):
+# ------------------------------------------------------------------ the tests
+def test_first_sync_lands_the_truth(first_sync: FirstSync):
+    assert first_sync.truth
+    assert first_sync.levels == first_sync.truth
+    assert first_sync.daily == first_sync.truth
+
+
+def test_resync_after_the_numbers_shrank_drops_what_meta_no_longer_returns(
+    stack: Stack, first_sync: FirstSync, resync: Resync
+):
+    # the raw table still holds the rows Meta no longer returns: staging drops them
+    assert resync.stale_raw_rows == 2
+    total, started = resync.windows
+    assert total > 0 and total == started, "every window says when it started"
+    _assert_marts_equal_truth(stack, first_sync.truth)
+
+
+def test_full_refresh_gives_the_same_marts(stack: Stack, first_sync: FirstSync, resync: Resync):
     before = stack.query("select count(*) from analytics.meta_insights_daily")[0][0]
     done = meltano(
         "invoke", "dbt-postgres:run", "--full-refresh",
@@ -271,4 +301,4 @@ def test_full_refresh_gives_the_same_marts(stack: Stack):
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert stack.query("select count(*) from analytics.meta_insights_daily")[0][0] == before
-    _assert_marts_equal_truth(stack)
+    _assert_marts_equal_truth(stack, first_sync.truth)

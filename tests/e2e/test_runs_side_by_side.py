@@ -169,7 +169,10 @@ def test_an_unreachable_api_fails_in_one_line_before_anything_is_created(stack: 
     assert found == [], "nothing was created"
 
 
-def test_three_backfills_and_a_sync_side_by_side_all_succeed(stack: Stack):
+@pytest.fixture(scope="module")
+def side_by_side(stack: Stack) -> list[tuple[int, str]]:
+    """Three backfills and a sync started at once: (exit code, stderr) of each. Every account
+    is then loaded over [SINCE, UNTIL] and synced, whichever test asks first."""
     range_args = ["--since", str(SINCE), "--until", str(UNTIL)]
     runs = [
         stack.start("backfill", "--tenant", tenant, "--account", account, *range_args)
@@ -177,9 +180,16 @@ def test_three_backfills_and_a_sync_side_by_side_all_succeed(stack: Stack):
         for account in accounts
     ]
     runs.append(stack.start("sync", "--all", "--lookback-days", "3"))
+    outcomes = []
     for proc in runs:
         _, stderr = proc.communicate(timeout=600)
-        assert proc.returncode == 0, stderr[-3000:]
+        outcomes.append((proc.returncode, stderr))
+    return outcomes
+
+
+def test_three_backfills_and_a_sync_side_by_side_all_succeed(stack: Stack, side_by_side):
+    for returncode, stderr in side_by_side:
+        assert returncode == 0, stderr[-3000:]
     for tenant, accounts in ACCOUNTS.items():
         for account in accounts:
             _assert_equals_truth(stack, tenant, account, SINCE, UNTIL)
@@ -242,7 +252,9 @@ def test_a_second_backfill_of_the_same_range_is_refused_naming_the_holder(stack:
     assert f"in use by 'meta-elt[{first.pid}] backfill {account} {SINCE}" in errors[0]
 
 
-def test_a_failing_account_fails_alone_and_the_next_sync_plans_only_the_lookback(stack: Stack):
+def test_a_failing_account_fails_alone_and_the_next_sync_plans_only_the_lookback(
+    stack: Stack, side_by_side
+):
     bad, good = ACCOUNTS[RETAIL][1], ACCOUNTS[RETAIL][0]
     stack.sandbox.add_fault({"kind": "revoke_account", "token": TOKENS[RETAIL], "account": bad})
     try:

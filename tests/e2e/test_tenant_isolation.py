@@ -3,7 +3,8 @@ tap and never the disk, and PostgreSQL readers who see only their tenant.
 
 One database of this module's own (a unique name, dropped afterwards) and one sandbox world: the
 agency tenant A reads act_300001 and act_300002, the client tenant B reads act_300001 with a token
-of its own. The tests build on each other in file order.
+of its own. The scenario's states (the agency's killed backfill, the client's backfill) are
+module fixtures: the tests run in any order.
 """
 
 from __future__ import annotations
@@ -234,8 +235,20 @@ def _database_holding(stack: Stack, token: str) -> list[str]:
     return hits
 
 
-# ------------------------------------------------------------------ the tests
-def test_killed_backfill_leaves_no_token_anywhere_and_resumes(stack: Stack):
+# ------------------------------------------------------------------ the scenario's states
+@dataclass
+class KilledBackfill:
+    seen: dict[int, tuple[str, bytes]]  # the processes observed: command line, environment
+    during: dict[str, list[str]]  # files holding each token while it ran
+    after_kill: dict[str, list[str]]
+    configs: list[Path]  # the plugin files Meltano wrote for it
+    resumed: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def agency_killed(stack: Stack) -> KilledBackfill:
+    """The agency's backfill of the shared account, watched, killed after its first window and
+    resumed (the scenario's states are fixtures: the tests run in any order)."""
     args = [
         "backfill", "--tenant", AGENCY, "--account", SHARED,
         "--since", str(SINCE), "--until", str(UNTIL), "--chunk-size", "1", "--concurrency", "1",
@@ -262,39 +275,35 @@ def test_killed_backfill_leaves_no_token_anywhere_and_resumes(stack: Stack):
     during = {t: _files_holding(t, started) for t in TOKENS.values()}
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert any("tap-meta-insights" in cmd for cmd, _ in seen.values()), "the tap was observed"
-    for cmd, environ in seen.values():
-        for token in TOKENS.values():
-            assert token.encode() not in environ, f"a token in the environment of {cmd}"
     after_kill = {t: _files_holding(t, started) for t in TOKENS.values()}
-    assert during == after_kill == {t: [] for t in TOKENS.values()}
     configs = [
         path
         for path in (ROOT / ".meltano" / "workers").glob("*/run/*/*.json")
         if path.stat().st_mtime >= started - 1
     ]
-    assert configs, "Meltano wrote this run's plugin files"
-    for config in configs:
-        assert config.stat().st_mode & 0o077 == 0, f"{config} is readable by others"
-
-    done = stack.meta_elt(*args, "--resume")
-    assert done.returncode == 0, done.stderr[-3000:]
+    return KilledBackfill(seen, during, after_kill, configs, stack.meta_elt(*args, "--resume"))
 
 
-def test_shared_account_second_tenant_keeps_the_first_tenants_copy(stack: Stack):
+@dataclass
+class ClientBackfill:
+    started: float
+    returncode: int
+    stderr: str
+    seen: dict[int, tuple[str, bytes]]
+    agency_other: subprocess.CompletedProcess[str]  # the agency's own other account
+
+
+@pytest.fixture(scope="module")
+def client_backfilled(stack: Stack, agency_killed: KilledBackfill) -> ClientBackfill:
+    """The client backfills the account the agency has too (watched), then the agency its other
+    account: both tenants loaded."""
     started = time.time()
+    client_args = [
+        "backfill", "--tenant", CLIENT, "--account", SHARED,
+        "--since", str(SINCE), "--until", str(UNTIL),
+    ]  # fmt: skip
     proc = subprocess.Popen(
-        stack.meta_elt_cmd(
-            "backfill",
-            "--tenant",
-            CLIENT,
-            "--account",
-            SHARED,
-            "--since",
-            str(SINCE),
-            "--until",
-            str(UNTIL),
-        ),
+        stack.meta_elt_cmd(*client_args),
         cwd=ROOT,
         env=stack.env,
         stdout=subprocess.PIPE,
@@ -306,26 +315,48 @@ def test_shared_account_second_tenant_keeps_the_first_tenants_copy(stack: Stack)
         _observe(proc.pid, seen)
         time.sleep(0.02)
     stderr = proc.stderr.read() if proc.stderr else ""
-    assert proc.returncode == 0, stderr[-3000:]
-    commands = [cmd for cmd, _ in seen.values()]
-    for program in ("tap-meta-insights", "target-postgres", "dbt"):
-        assert any(program in cmd for cmd in commands), f"{program} was observed"
-    for cmd, environ in seen.values():
-        for token in TOKENS.values():
-            assert token.encode() not in environ, f"a token in the environment of {cmd}"
-
-    done = stack.meta_elt(
+    other = stack.meta_elt(
         "backfill", "--tenant", AGENCY, "--account", "act_300002",
         "--since", str(SINCE), "--until", str(UNTIL),
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    return ClientBackfill(started, proc.returncode, stderr, seen, other)
+
+
+# ------------------------------------------------------------------ the tests
+def test_killed_backfill_leaves_no_token_anywhere_and_resumes(agency_killed: KilledBackfill):
+    seen = agency_killed.seen
+    assert any("tap-meta-insights" in cmd for cmd, _ in seen.values()), "the tap was observed"
+    for cmd, environ in seen.values():
+        for token in TOKENS.values():
+            assert token.encode() not in environ, f"a token in the environment of {cmd}"
+    no_files = {t: [] for t in TOKENS.values()}
+    assert agency_killed.during == agency_killed.after_kill == no_files
+    assert agency_killed.configs, "Meltano wrote this run's plugin files"
+    for config in agency_killed.configs:
+        assert config.stat().st_mode & 0o077 == 0, f"{config} is readable by others"
+    resumed = agency_killed.resumed
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+
+def test_shared_account_second_tenant_keeps_the_first_tenants_copy(
+    stack: Stack, client_backfilled: ClientBackfill
+):
+    run = client_backfilled
+    assert run.returncode == 0, run.stderr[-3000:]
+    commands = [cmd for cmd, _ in run.seen.values()]
+    for program in ("tap-meta-insights", "target-postgres", "dbt"):
+        assert any(program in cmd for cmd in commands), f"{program} was observed"
+    for cmd, environ in run.seen.values():
+        for token in TOKENS.values():
+            assert token.encode() not in environ, f"a token in the environment of {cmd}"
+    assert run.agency_other.returncode == 0, run.agency_other.stderr[-3000:]
     _assert_each_tenant_equals_truth(stack, SINCE, UNTIL)
     for token in TOKENS.values():
-        assert _files_holding(token, started) == []
+        assert _files_holding(token, run.started) == []
         assert _database_holding(stack, token) == []
 
 
-def test_syncs_in_the_other_order_keep_both_copies_exact(stack: Stack):
+def test_syncs_in_the_other_order_keep_both_copies_exact(stack: Stack, client_backfilled):
     stack.sandbox.advance_clock(days=1)
     new_today = SANDBOX_TODAY + dt.timedelta(days=1)
     for tenant in (CLIENT, AGENCY):
@@ -349,7 +380,7 @@ def _as_reader(stack: Stack, tenant: str | None) -> psycopg.Connection:
     return conn
 
 
-def test_a_reader_sees_only_its_tenant_and_cannot_write(stack: Stack):
+def test_a_reader_sees_only_its_tenant_and_cannot_write(stack: Stack, client_backfilled):
     for mart in MARTS:
         for tenant in (AGENCY, CLIENT):
             with _as_reader(stack, tenant) as conn:
