@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from meta_elt import postgres, secrets
+from meta_elt import locks, postgres, secrets
 from meta_elt.tenants import Tenant
 
 #: Meltano's system database (state, run history) lives in this schema of the project database
@@ -99,7 +99,11 @@ def raw_schema() -> str:
 
 
 def prepare_state_schema(server: postgres.Server) -> None:
-    with server.connect(autocommit=True) as conn:
+    """Meltano's schema, created once. ``create schema if not exists`` is not safe against
+    itself: two first runs into a new database both create it and one fails on pg_namespace's
+    unique index, so the creation is serialized by a transaction advisory lock."""
+    with server.connect() as conn:
+        conn.execute("select pg_advisory_xact_lock(%s)", (locks.key("create-schema"),))
         conn.execute(f"create schema if not exists {MELTANO_SCHEMA}")
 
 
