@@ -4,27 +4,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 import yaml
 
 from meta_elt import cli
-from tests.support import ROOT
+from tests.support import run_cli
 
 TENANT_A = "6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21"
 TENANT_B = "9d3b7e42-5f18-4a6c-b0d2-7c1e9f4a3b58"
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "meta-elt"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
 
 
 def test_tenants_list_json_is_the_validated_registry(tmp_path):

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 
 import pytest
 import yaml
 from tap_meta_insights import dates as tap_dates
 
 from meta_elt import dates, inputs, tenants
-from tests.support import ROOT
+from tests.support import ROOT, run_cli
 
 TENANT = "6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21"
 TODAY = dt.date.today()
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "meta-elt"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,8 @@ import itertools
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -32,13 +30,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import aiohttp
 import pytest
 import yaml
 from meta_sandbox.testing import SandboxServer
 
 from meta_elt import postgres
-from tests.e2e.test_report_browser import _DevTools, chromium_path
+from tests import browser
 from tests.support import ROOT
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -432,54 +429,20 @@ def test_schedule_tick_is_one_run_per_account_and_runs_of_an_account_never_overl
 
 
 async def _page_text(url: str, screenshot: Path, wanted: list[str], timeout: float) -> str:
-    profile = tempfile.mkdtemp(prefix="meta-elt-chromium-")
-    process = await asyncio.create_subprocess_exec(
-        chromium_path(), "--headless", "--no-sandbox", "--disable-gpu",
-        "--remote-debugging-port=0", f"--user-data-dir={profile}", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--window-size=1400,1000", "about:blank",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stderr is not None
-        browser_url = ""
-        while not browser_url:
-            line = (await asyncio.wait_for(process.stderr.readline(), 60)).decode()
-            if not line:
-                raise RuntimeError("chromium exited before its DevTools endpoint was up")
-            found = re.search(r"DevTools listening on (ws://\S+)", line)
-            browser_url = found[1] if found else ""
-        port = re.search(r"ws://[^:/]+:(\d+)/", browser_url)[1]
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{port}/json/list") as answer:
-                targets = await answer.json()
-            page_ws = next(t for t in targets if t.get("type") == "page")["webSocketDebuggerUrl"]
-            async with session.ws_connect(page_ws, max_msg_size=0) as ws:
-                tools = _DevTools(ws)
-                await tools.call("Page.enable")
-                await tools.call("Runtime.enable")
-                await tools.call(
-                    "Emulation.setDeviceMetricsOverride",
-                    width=1400, height=1000, deviceScaleFactor=1, mobile=False,
-                )  # fmt: skip
-                await tools.call("Page.navigate", url=url)
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + timeout
-                text = ""
-                while loop.time() < deadline:
-                    text = str(await tools.evaluate("document.body && document.body.innerText"))
-                    if all(w in text for w in wanted):
-                        break
-                    await asyncio.sleep(0.5)
-                await asyncio.sleep(1)  # let the graph finish its layout for the picture
-                image = await tools.call("Page.captureScreenshot", format="png")
-                screenshot.write_bytes(base64.b64decode(image["data"]))
-                return str(await tools.evaluate("document.body.innerText"))
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+    async with browser.page(1400, 1000) as tools:
+        await tools.call("Page.navigate", url=url)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        text = ""
+        while loop.time() < deadline:
+            text = str(await tools.evaluate("document.body && document.body.innerText"))
+            if all(w in text for w in wanted):
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1)  # let the graph finish its layout for the picture
+        image = await tools.call("Page.captureScreenshot", format="png")
+        screenshot.write_bytes(base64.b64decode(image["data"]))
+        return str(await tools.evaluate("document.body.innerText"))
 
 
 def test_asset_graph_page_renders_in_headless_chromium(orchestra: Orchestra):

@@ -12,48 +12,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import fcntl
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import aiohttp
-import pytest
-
 from meta_elt import report
+from tests import browser
 
-APT_PACKAGES = ("chromium", "fonts-dejavu-core")
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
-
-
-def chromium_path() -> str:
-    """Debian's chromium, installed with apt-get (one installer at a time) when missing."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        pytest.fail(
-            "headless Chromium is needed for the report's browser check: "
-            f"sudo apt-get install -y {' '.join(APT_PACKAGES)}"
-        )
-    with open(os.path.join(tempfile.gettempdir(), "meta-elt-apt.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not shutil.which("chromium"):
-            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            for command in (
-                ["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES],
-            ):
-                done = subprocess.run(command, env=env, capture_output=True, text=True)
-                assert done.returncode == 0, f"{' '.join(command)}: {done.stderr[-2000:]}"
-    found = shutil.which("chromium")
-    assert found, "apt-get installed chromium but it is not on PATH"
-    return found
 
 
 @dataclass
@@ -66,123 +33,55 @@ class Rendered:
     screenshot: Path | None = None
 
 
-class _DevTools:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.last_id = 0
-        self.events: list[dict] = []
-
-    async def call(self, method: str, **params: object) -> dict:
-        self.last_id += 1
-        await self.ws.send_json({"id": self.last_id, "method": method, "params": params})
-        while True:
-            message = await self.ws.receive_json()
-            if message.get("id") == self.last_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            self.events.append(message)
-
-    async def evaluate(self, expression: str) -> object:
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result.get("result", {}).get("value")
-
-
 async def _render(page: Path, screenshot: Path | None, timeout: float) -> Rendered:
-    profile = tempfile.mkdtemp(prefix="meta-elt-chromium-")
-    process = await asyncio.create_subprocess_exec(
-        chromium_path(),
-        "--headless",
-        "--no-sandbox",  # root in CI
-        "--disable-gpu",
-        "--remote-debugging-port=0",
-        f"--user-data-dir={profile}",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-default-apps",
-        "--disable-sync",
-        # Whatever the page might request goes nowhere (and is still recorded below).
-        "--proxy-server=127.0.0.1:9",
-        "--window-size=1200,900",
-        "about:blank",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stderr is not None
-        browser_url = ""
-        while not browser_url:
-            line = (await asyncio.wait_for(process.stderr.readline(), timeout)).decode()
-            if not line:
-                raise RuntimeError("chromium exited before its DevTools endpoint was up")
-            found = re.search(r"DevTools listening on (ws://\S+)", line)
-            browser_url = found[1] if found else ""
-        port = re.search(r"ws://[^:/]+:(\d+)/", browser_url)[1]
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{port}/json/list") as answer:
-                targets = await answer.json()
-            page_ws = next(t for t in targets if t.get("type") == "page")["webSocketDebuggerUrl"]
-            async with session.ws_connect(page_ws, max_msg_size=0) as ws:
-                tools = _DevTools(ws)
-                for domain in ("Network", "Page", "Runtime", "Log"):
-                    await tools.call(f"{domain}.enable")
-                await tools.call(
-                    "Emulation.setDeviceMetricsOverride",
-                    width=1200,
-                    height=900,
-                    deviceScaleFactor=1,
-                    mobile=False,
-                )
-                await tools.call("Page.navigate", url=page.resolve().as_uri())
-                deadline = asyncio.get_running_loop().time() + timeout
-                state = None
-                while asyncio.get_running_loop().time() < deadline:
-                    state = await tools.evaluate("document.body && document.body.dataset.rendered")
-                    if state in ("ok", "error"):
-                        break
-                    await asyncio.sleep(0.2)
-                texts = await tools.evaluate(
-                    "Array.from(document.querySelectorAll('svg text'), t => t.textContent)"
-                )
-                dom = await tools.evaluate("document.documentElement.outerHTML")
-                shot = None
-                if screenshot is not None:
-                    metrics = await tools.call("Page.getLayoutMetrics")
-                    height = int(metrics["cssContentSize"]["height"]) + 1
-                    await tools.call(
-                        "Emulation.setDeviceMetricsOverride",
-                        width=1200,
-                        height=height,
-                        deviceScaleFactor=1,
-                        mobile=False,
-                    )
-                    image = await tools.call("Page.captureScreenshot", format="png")
-                    screenshot.write_bytes(base64.b64decode(image["data"]))
-                    shot = screenshot
-                events = tools.events
-        requests = [
-            e["params"]["request"]["url"]
-            for e in events
-            if e.get("method") == "Network.requestWillBeSent"
-        ]
-        errors = [
-            str(e["params"])[:500]
-            for e in events
-            if e.get("method") == "Runtime.exceptionThrown"
-            or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
-            or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
-        ]
-        return Rendered(str(state), list(texts or []), str(dom), requests, errors, shot)
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+    # Whatever the page might request goes nowhere (and is still recorded below).
+    async with browser.page(
+        1200,
+        900,
+        domains=("Network", "Page", "Runtime", "Log"),
+        extra_args=("--proxy-server=127.0.0.1:9",),
+        timeout=timeout,
+    ) as tools:
+        await tools.call("Page.navigate", url=page.resolve().as_uri())
+        deadline = asyncio.get_running_loop().time() + timeout
+        state = None
+        while asyncio.get_running_loop().time() < deadline:
+            state = await tools.evaluate("document.body && document.body.dataset.rendered")
+            if state in ("ok", "error"):
+                break
+            await asyncio.sleep(0.2)
+        texts = await tools.evaluate(
+            "Array.from(document.querySelectorAll('svg text'), t => t.textContent)"
+        )
+        dom = await tools.evaluate("document.documentElement.outerHTML")
+        shot = None
+        if screenshot is not None:
+            metrics = await tools.call("Page.getLayoutMetrics")
+            height = int(metrics["cssContentSize"]["height"]) + 1
+            await tools.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=1200,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+            image = await tools.call("Page.captureScreenshot", format="png")
+            screenshot.write_bytes(base64.b64decode(image["data"]))
+            shot = screenshot
+        events = tools.events
+    requests = [
+        e["params"]["request"]["url"]
+        for e in events
+        if e.get("method") == "Network.requestWillBeSent"
+    ]
+    errors = [
+        str(e["params"])[:500]
+        for e in events
+        if e.get("method") == "Runtime.exceptionThrown"
+        or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
+        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+    ]
+    return Rendered(str(state), list(texts or []), str(dom), requests, errors, shot)
 
 
 def render(page: Path, screenshot: Path | None = None, timeout: float = 60) -> Rendered:
