@@ -183,6 +183,7 @@ def run_once(args: argparse.Namespace, years: int) -> dict:
         "async_jobs": stats["jobs_created"],
         "throttling_errors": stats.get("throttled_total", 0),
         "throttling_errors_by_code": stats.get("throttled", {}),
+        "peak_jobs_at_meta": stats["per_account"][ACCOUNT].get("peak_unfinished_jobs"),
         "api_calls": calls,
         "insights_rows": insights_rows,
         "rows_per_second": round(insights_rows / wall, 1),

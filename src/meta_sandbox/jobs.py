@@ -80,11 +80,13 @@ class JobStats:
     failed: int = 0
     service_seconds: float = 0.0
     per_account: dict[str, float] = field(default_factory=dict)  # summed real service time
+    peak_unfinished: dict[str, int] = field(default_factory=dict)  # most jobs at once, queued too
 
     def reset(self) -> None:
         self.created = self.completed = self.failed = 0
         self.service_seconds = 0.0
         self.per_account.clear()
+        self.peak_unfinished.clear()
 
 
 class JobRunner:
@@ -140,7 +142,10 @@ class JobRunner:
     def submit(self, job: Job) -> None:
         self.jobs[job.id] = job
         self.stats.created += 1
-        self._unfinished[job.account_id] = self._unfinished.get(job.account_id, 0) + 1
+        unfinished = self._unfinished.get(job.account_id, 0) + 1
+        self._unfinished[job.account_id] = unfinished
+        peak = self.stats.peak_unfinished
+        peak[job.account_id] = max(peak.get(job.account_id, 0), unfinished)
         task = asyncio.get_running_loop().create_task(self._run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

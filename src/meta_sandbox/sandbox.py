@@ -190,8 +190,12 @@ class Sandbox:
             "service_seconds": round(js.service_seconds, 6),
             "lower_bound_seconds": round(self.jobs.lower_bound_seconds(), 6),
             "per_account": {
-                a: {"service_seconds": round(s, 6), "capacity": self.capacity_of(a)}
-                for a, s in js.per_account.items()
+                a: {
+                    "service_seconds": round(js.per_account.get(a, 0.0), 6),
+                    "capacity": self.capacity_of(a),
+                    "peak_unfinished_jobs": js.peak_unfinished.get(a, 0),
+                }
+                for a in {**js.per_account, **js.peak_unfinished}
             },
             "time_scale": self.time_scale,
         }

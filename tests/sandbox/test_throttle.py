@@ -127,6 +127,8 @@ def test_unfinished_jobs_fill_the_insights_header_then_new_jobs_get_80000():
         stats = sb.stats()
         assert stats["throttled"] == {"80000": 1} and stats["throttled_total"] == 1
         assert stats["jobs_created"] == 5
+        assert stats["per_account"][ACT]["peak_unfinished_jobs"] == 4
+        assert stats["per_account"][ACT2]["peak_unfinished_jobs"] == 1
 
 
 def test_a_finished_job_frees_its_slot():
