@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+from argparse import Namespace
 
 import pytest
 
 from meta_elt import inputs, tenants
+from meta_elt.commands import parse_backfill
 from tests.support import ROOT
 
 TENANT = "6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21"
@@ -108,3 +110,20 @@ def test_registry_errors_name_the_file_and_entry(tmp_path):
 def test_the_shipped_registry_is_valid():
     registry = tenants.load(ROOT / "orchestrate" / "tenants.yml", ROOT)
     assert all(t.accounts for t in registry.values())
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, None), ("3", 3)])
+def test_backfill_concurrency_is_a_ceiling_left_to_the_tap_unless_given(given, expected):
+    # Unset, the tap's max_concurrent_jobs applies (the registry's, the environment's or the
+    # tap's default ceiling): meta-elt passes none.
+    args = Namespace(
+        tenant=TENANT,
+        account="act_100001",
+        since=(TODAY - dt.timedelta(days=30)).isoformat(),
+        until=(TODAY - dt.timedelta(days=1)).isoformat(),
+        chunk_size="1",
+        concurrency=given,
+        resume=False,
+        force=False,
+    )
+    assert parse_backfill(args).concurrency == expected
