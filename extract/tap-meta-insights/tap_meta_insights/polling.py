@@ -4,8 +4,9 @@ The first poll comes ``FIRST_POLL_SECONDS`` after the job was created: a small j
 by then. After that, Meta's ``async_percent_completion`` sets the pace: from the progress since
 the last change of the percentage, the job's remaining time is extrapolated and the next poll
 lands just after it. A job that shows no progress (queued at Meta, or a percentage that moves
-in steps) is polled with backoff. Every wait is at least ``MIN_GAP_SECONDS`` and at most the
-``poll_interval`` setting (the cap, which wins if it is smaller).
+in steps) is polled with backoff, but looked at soon when another job of its account ends
+(Meta starts a queued job when a running one ends). Every wait is at least ``MIN_GAP_SECONDS``
+and at most the ``poll_interval`` setting (the cap, which wins if it is smaller).
 
 Pure logic: the scheduler keeps one :class:`PollPacer` per job and feeds it the clock.
 """
@@ -29,6 +30,18 @@ class PollPacer:
         self._mark_percent = 0.0
         self._start_known = True  # False: the job started at some moment after the mark
         self._still = 0  # polls since the percentage last changed
+
+    @property
+    def started(self) -> bool:
+        """Whether a poll has shown progress (else the job may still be queued at Meta)."""
+        return self._mark_percent > 0
+
+    def slot_freed(self, now: float) -> float:
+        """Another job of the account just ended, so a job Meta had queued starts about now:
+        the seconds to wait for a first look at it (its start is then taken as unknown)."""
+        if not self.started:
+            self._mark_at, self._start_known = now, False
+        return self._clamp(MIN_GAP_SECONDS)
 
     def first_delay(self) -> float:
         """Seconds from the job's creation to its first poll."""

@@ -398,6 +398,22 @@ class JobScheduler:
     def _finish(self, job: JobNode) -> None:
         if job in self._running:
             self._running.remove(job)
+            self._slot_freed(self._owner[id(job)].account_id)
+
+    def _slot_freed(self, account_id: str) -> None:
+        """A job of the account ended: Meta starts the oldest one it had queued, so look at that
+        one soon (else a short job could start and end unseen between two backoff polls, and
+        our count of the account's jobs would run ahead of Meta's)."""
+        for job in self._running:
+            if (
+                self._owner[id(job)].account_id == account_id
+                and job.pacer
+                and not job.pacer.started
+            ):
+                job.next_poll = min(
+                    job.next_poll, self.clock() + job.pacer.slot_freed(self.clock())
+                )
+                return
 
     def _maybe_ready(self, window: PlannedWindow) -> None:
         if all(leaf.state == "done" for leaf in window.root.leaves()):

@@ -84,3 +84,27 @@ def test_waits_stay_between_the_minimum_gap_and_the_cap() -> None:
     assert slow.next_delay(1.0, 1.0) == 2.0  # 99 s to go: capped
     tiny = PollPacer(0.0, cap=0.1)  # a cap below the minimum gap wins (tests poll fast)
     assert tiny.first_delay() == 0.1 and tiny.next_delay(0.1, 99.0) == 0.1
+
+
+def test_a_freed_slot_brings_a_look_at_the_job_meta_had_queued() -> None:
+    # A 2 s job queued at Meta until another job of the account ends at t=12.
+    job = linear(12.0, 2.0)
+
+    def seen_done(nudge: bool) -> float:
+        pacer = PollPacer(0.0, cap=5.0)
+        now, next_poll = 0.0, pacer.first_delay()
+        while True:
+            if nudge and now < 12.0 <= next_poll:  # the scheduler sees the other job end
+                now, next_poll = 12.0, 12.0 + pacer.slot_freed(12.0)
+                continue
+            now = next_poll
+            percent = job(now)
+            if percent is None:
+                return now
+            next_poll = now + pacer.next_delay(now, percent)
+
+    assert seen_done(nudge=False) > 15.0  # between two backoff polls it ran and ended unseen
+    assert 14.0 <= seen_done(nudge=True) <= 14.6
+    started = PollPacer(0.0, cap=5.0)
+    started.next_delay(1.0, 40.0)
+    assert started.started and not PollPacer(0.0, cap=5.0).started
