@@ -77,10 +77,12 @@ class AdaptiveJobLimit:
             self.reason = f"{reading.utilisation:.0f}% insights load"
         return self.value
 
-    def room(self, reading: Reading, in_flight: int) -> int:
+    def room(self, reading: Reading, in_flight: int, at_meta: int | None = None) -> int:
         """Jobs the account may start now: none while Meta's figure is at ``BACK_OFF_AT`` % or
-        more, else the limit (updated with ``reading``) less the jobs in flight."""
-        limit = self.update(reading, in_flight)
+        more, else the limit less the jobs in flight. The limit is updated with ``reading``
+        and ``at_meta``, the jobs in flight that Meta still counts (default all: a job that
+        has ended at Meta but is not polled yet is in our count, not in Meta's figure)."""
+        limit = self.update(reading, in_flight if at_meta is None else at_meta)
         if reading.utilisation >= BACK_OFF_AT:
             return 0
         return max(0, limit - in_flight)

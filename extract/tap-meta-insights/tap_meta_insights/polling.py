@@ -30,11 +30,16 @@ class PollPacer:
         self._mark_percent = 0.0
         self._start_known = True  # False: the job started at some moment after the mark
         self._still = 0  # polls since the percentage last changed
+        self.expected_end: float | None = None  # when the progress says it ends (None: unknown)
 
     @property
     def started(self) -> bool:
         """Whether a poll has shown progress (else the job may still be queued at Meta)."""
         return self._mark_percent > 0
+
+    def probably_ended(self, now: float) -> bool:
+        """Whether Meta's progress says the job has ended by ``now`` (not yet seen by a poll)."""
+        return self.expected_end is not None and self.expected_end <= now
 
     def slot_freed(self, now: float) -> float:
         """Another job of the account just ended, so a job Meta had queued starts about now:
@@ -58,9 +63,12 @@ class PollPacer:
             if not start_known:
                 # It started at some moment since the last look at 0 %, so the rate is only
                 # known to be at least this: look again soon, and measure it.
+                self.expected_end = None
                 return self._clamp(min(remaining / 2, FIRST_POLL_SECONDS))
+            self.expected_end = now + remaining
             return self._clamp(remaining + LATE_MARGIN_SECONDS)
         if percent >= 100:
+            self.expected_end = now
             return self._clamp(MIN_GAP_SECONDS)  # done but not yet "Job Completed"
         if self._mark_percent == 0:
             # Not started yet (queued at Meta): it will start after now, at an unknown moment.

@@ -259,9 +259,12 @@ class JobScheduler:
         limit = self.limits.get(account_id)
         if limit is None:
             limit = self.limits[account_id] = AdaptiveJobLimit(self.max_jobs)
-        in_flight = self.in_flight(account_id)
+        mine = [j for j in self._running if self._owner[id(j)].account_id == account_id]
+        now = self.clock()
+        at_meta = sum(1 for j in mine if not (j.pacer and j.pacer.probably_ended(now)))
+        in_flight = len(mine)
         before = limit.value
-        room = limit.room(throttle.reading(account_id), in_flight)
+        room = limit.room(throttle.reading(account_id), in_flight, at_meta)
         after = limit.value
         if after < before:
             self.logger.info(

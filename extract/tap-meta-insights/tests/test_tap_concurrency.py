@@ -95,3 +95,15 @@ def test_it_recovers_when_other_load_goes_away() -> None:
     assert in_flight == 2  # 60 + 2 x 12.5 = 85 %: hold at the start value
     account.other_load = 0.0
     assert fill(limit, account, in_flight) == 6
+
+
+def test_a_job_ended_at_meta_but_not_yet_polled_does_not_make_room_look_used() -> None:
+    limit = AdaptiveJobLimit(ceiling=10, start=6)
+    # 6 in flight, but one has ended at Meta: its figure (62.5 %) shows 5 jobs. That room is
+    # the ended job's, not a new one's: no growth, and no room until the ended job is seen.
+    assert limit.room(Reading(62.5, 1.0), in_flight=6, at_meta=5) == 0
+    assert limit.value == 6
+    # Counted as Meta counts them, the limit is in use and Meta leaves room: one more.
+    assert limit.room(Reading(62.5, 2.0), in_flight=6, at_meta=6) == 1
+    # No job starts while Meta's figure is hot, whatever the limit.
+    assert limit.room(Reading(BACK_OFF_AT, 3.0), in_flight=0) == 0

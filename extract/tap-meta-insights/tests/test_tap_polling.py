@@ -108,3 +108,15 @@ def test_a_freed_slot_brings_a_look_at_the_job_meta_had_queued() -> None:
     started = PollPacer(0.0, cap=5.0)
     started.next_delay(1.0, 40.0)
     assert started.started and not PollPacer(0.0, cap=5.0).started
+
+
+def test_progress_says_when_the_job_probably_ended() -> None:
+    pacer = PollPacer(0.0, cap=5.0)
+    assert not pacer.probably_ended(100.0)  # nothing known yet
+    pacer.next_delay(1.0, 25.0)  # started at creation: 4 s in all
+    assert pacer.expected_end == pytest.approx(4.0)
+    assert not pacer.probably_ended(3.9) and pacer.probably_ended(4.0)
+    queued = PollPacer(0.0, cap=5.0)
+    queued.next_delay(1.0, 0.0)  # not started at 1 s
+    queued.next_delay(2.0, 30.0)  # started at some moment since: end unknown
+    assert queued.expected_end is None
