@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from argparse import Namespace
 
 import pytest
 import yaml
 from tap_meta_insights import dates as tap_dates
 
 from meta_elt import dates, inputs, tenants
+from meta_elt.commands import parse_backfill
 from tests.support import ROOT, run_cli
 
 TENANT = "6a0f5c1e-2b7d-4c3a-9e1f-0d4b8a7c6e21"
@@ -114,3 +116,20 @@ def test_the_shipped_registry_matches_the_demo_world():
     for tenant in registry.values():
         tokens = {token_of.get(account) for account in tenant.accounts}
         assert len(tokens) == 1 and None not in tokens, (tenant.name, tokens)
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, None), ("3", 3)])
+def test_backfill_concurrency_is_a_ceiling_left_to_the_tap_unless_given(given, expected):
+    # Unset, the tap's max_concurrent_jobs applies (the registry's, the environment's or the
+    # tap's default ceiling): meta-elt passes none.
+    args = Namespace(
+        tenant=TENANT,
+        account="act_100001",
+        since=(TODAY - dt.timedelta(days=30)).isoformat(),
+        until=(TODAY - dt.timedelta(days=1)).isoformat(),
+        chunk_size="1",
+        concurrency=given,
+        resume=False,
+        force=False,
+    )
+    assert parse_backfill(args).concurrency == expected

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import errors
 from .errors import GraphError
+from .faults import RATE_LIMIT_CODES
 from .insights import QueryResult, parse_query
 from .jobs import COMPLETED, FAILED, SKIPPED, Job
 from .object_fields import NODE_FIELDS
@@ -97,8 +98,16 @@ class GraphHandler:
                 resp = await self._route(req, token, ctx)
         except GraphError as exc:
             resp = GraphResponse(exc.status, exc.body(sb.trace_id()), dict(exc.headers))
+            if exc.code in RATE_LIMIT_CODES:
+                sb.counters.count_throttled(exc.code)
         running = sb.jobs.running(ctx.account) if ctx.account else 0
-        headers = sb.throttle.headers(ctx.account, running, ctx.usage_kind)
+        headers = sb.throttle.headers(
+            ctx.account,
+            running,
+            ctx.usage_kind,
+            unfinished_jobs=sb.jobs.unfinished(ctx.account) if ctx.account else 0,
+            app_unfinished_jobs=sb.jobs.unfinished(),
+        )
         if ctx.eta_override is not None and ctx.account:
             usage = json.loads(headers["x-business-use-case-usage"])
             for item in next(iter(usage.values())):
@@ -173,6 +182,21 @@ class GraphHandler:
             raise errors.rate_limited(80000 if ctx.usage_kind == "ads_insights" else 80004)
         sb.throttle.charge(ctx.account, cost, running)
 
+    def _job_gate(self, ctx: _Ctx) -> None:
+        """A new async job is refused while the account's (or the app's) unfinished jobs fill
+        its insights capacity: 80000 (account) or 4 (app), as a rate limit."""
+        sb, limits = self.sb, self.sb.world.limits
+        account = ctx.account
+        assert account is not None
+        if sb.jobs.unfinished() >= limits.app_job_slots:
+            ctx.eta_override = limits.job_base_seconds
+            raise errors.rate_limited(4)
+        if sb.jobs.unfinished(account) >= limits.account_job_slots:
+            # Access returns when the first running job finishes (Meta says it in minutes).
+            wait = sb.jobs.next_slot_seconds(account) / sb.time_scale
+            ctx.eta_override = wait or limits.job_base_seconds
+            raise errors.rate_limited(80000)
+
     # ------------------------------------------------------------------ routing
     async def _route(self, req: GraphRequest, token: Token, ctx: _Ctx) -> GraphResponse:
         parts, method = req.parts, req.method
@@ -240,6 +264,7 @@ class GraphHandler:
         if edge == "insights":
             if method == "POST":
                 self._gate(ctx, 5)
+                self._job_gate(ctx)
                 return await self._insights_async(req, account, kind, node)
             if method == "GET":
                 self._gate(ctx, 2)

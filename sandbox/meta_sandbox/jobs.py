@@ -80,11 +80,13 @@ class JobStats:
     failed: int = 0
     service_seconds: float = 0.0
     per_account: dict[str, float] = field(default_factory=dict)  # summed real service time
+    peak_unfinished: dict[str, int] = field(default_factory=dict)  # most jobs at once, queued too
 
     def reset(self) -> None:
         self.created = self.completed = self.failed = 0
         self.service_seconds = 0.0
         self.per_account.clear()
+        self.peak_unfinished.clear()
 
 
 class JobRunner:
@@ -110,14 +112,40 @@ class JobRunner:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: dict[str, int] = {}
+        self._unfinished: dict[str, int] = {}
 
     def running(self, account: str) -> int:
         """Jobs of the account holding a capacity slot now."""
         return self._running.get(account, 0)
 
+    def unfinished(self, account: str | None = None) -> int:
+        """Jobs not finished yet (queued, started, running or hung): of the account, or of
+        every account (the app) when ``account`` is None."""
+        if account is None:
+            return sum(self._unfinished.values())
+        return self._unfinished.get(account, 0)
+
+    def next_slot_seconds(self, account: str) -> float:
+        """Real seconds until the account's first running job is due to finish (0 if none
+        is running with a known service time)."""
+        now = time.monotonic()
+        due = [
+            j.started_wall + j.target_seconds - now
+            for j in self.jobs.values()
+            if j.account_id == account
+            and j.status == RUNNING
+            and not j.hang
+            and j.started_wall is not None
+        ]
+        return max(0.0, min(due, default=0.0))
+
     def submit(self, job: Job) -> None:
         self.jobs[job.id] = job
         self.stats.created += 1
+        unfinished = self._unfinished.get(job.account_id, 0) + 1
+        self._unfinished[job.account_id] = unfinished
+        peak = self.stats.peak_unfinished
+        peak[job.account_id] = max(peak.get(job.account_id, 0), unfinished)
         task = asyncio.get_running_loop().create_task(self._run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -131,12 +159,15 @@ class JobRunner:
         if slot is None:
             slot = asyncio.Semaphore(max(1, self.capacity_of(job.account_id)))
             self._slots[job.account_id] = slot
-        async with slot:
-            self._running[job.account_id] = self._running.get(job.account_id, 0) + 1
-            try:
-                await self._serve(job)
-            finally:
-                self._running[job.account_id] -= 1
+        try:
+            async with slot:
+                self._running[job.account_id] = self._running.get(job.account_id, 0) + 1
+                try:
+                    await self._serve(job)
+                finally:
+                    self._running[job.account_id] -= 1
+        finally:
+            self._unfinished[job.account_id] -= 1
 
     async def _serve(self, job: Job) -> None:
         """Run one job that holds a capacity slot: compute, wait its service time, finish."""

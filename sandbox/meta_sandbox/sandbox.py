@@ -42,14 +42,19 @@ class Clock:
 class Counters:
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
     rows_served: int = 0
+    throttled: dict[str, int] = field(default_factory=dict)  # rate-limit errors by code
 
     def count(self, endpoint: str, status: int) -> None:
         by_status = self.requests.setdefault(endpoint, {})
         by_status[str(status)] = by_status.get(str(status), 0) + 1
 
+    def count_throttled(self, code: int) -> None:
+        self.throttled[str(code)] = self.throttled.get(str(code), 0) + 1
+
     def reset(self) -> None:
         self.requests.clear()
         self.rows_served = 0
+        self.throttled.clear()
 
 
 class Sandbox:
@@ -180,11 +185,17 @@ class Sandbox:
                 1 for j in self.jobs.jobs.values() if j.status in ("Job Started", "Job Running")
             ),
             "rows_served": self.counters.rows_served,
+            "throttled": dict(self.counters.throttled),
+            "throttled_total": sum(self.counters.throttled.values()),
             "service_seconds": round(js.service_seconds, 6),
             "lower_bound_seconds": round(self.jobs.lower_bound_seconds(), 6),
             "per_account": {
-                a: {"service_seconds": round(s, 6), "capacity": self.capacity_of(a)}
-                for a, s in js.per_account.items()
+                a: {
+                    "service_seconds": round(js.per_account.get(a, 0.0), 6),
+                    "capacity": self.capacity_of(a),
+                    "peak_unfinished_jobs": js.peak_unfinished.get(a, 0),
+                }
+                for a in {**js.per_account, **js.peak_unfinished}
             },
             "time_scale": self.time_scale,
         }

@@ -1,9 +1,15 @@
-"""Rate-limit model: leaky buckets per ad account and per app, in sandbox (nominal) seconds.
+"""Rate-limit model: leaky buckets per ad account and per app, in sandbox (nominal) seconds,
+and the insights job load.
 
 Every Graph call pours `cost` units into its account's bucket and into the app bucket; the
 buckets leak at a constant rate. Running async jobs add a standing load to their account.
 Utilisation = level / capacity. At 100 % the bucket blocks calls until it has drained to
 70 %. Times are nominal: real seconds / time_scale.
+
+The insights job load: every unfinished async job (queued or running) holds
+100 / `account_job_slots` % of its account's insights capacity and 100 / `app_job_slots` % of
+the app's. `x-fb-ads-insights-throttle` reports the larger of the call bucket and the job load,
+and a new job that would take either past 100 % is refused (graph.py).
 """
 
 from __future__ import annotations
@@ -88,18 +94,39 @@ class Throttle:
             b.drain(now)
             b.pour(now, cost, running_jobs * self.limits.throttle_job_weight)
 
-    def headers(self, account: str | None, running_jobs: int, kind: str) -> dict[str, str]:
-        """Meta's usage headers (ads insights throttle, business use case, ad account, app)."""
+    def job_load_pct(self, unfinished: int, *, app: bool = False) -> float:
+        """Percent of the account's (or the app's) insights capacity held by unfinished jobs."""
+        slots = self.limits.app_job_slots if app else self.limits.account_job_slots
+        return 100.0 * unfinished / max(1, slots)
+
+    def headers(
+        self,
+        account: str | None,
+        running_jobs: int,
+        kind: str,
+        *,
+        unfinished_jobs: int = 0,
+        app_unfinished_jobs: int = 0,
+    ) -> dict[str, str]:
+        """Meta's usage headers (ads insights throttle, business use case, ad account, app).
+
+        ``unfinished_jobs``: the account's async jobs not finished yet (queued or running);
+        ``app_unfinished_jobs``: the app's, across accounts. They count in
+        x-fb-ads-insights-throttle only (the insights load), not in the call-rate headers.
+        """
 
         now = self.now()
         self.app.drain(now)
         app_pct = min(100, round(self.app.pct()))
+        app_insights_pct = max(
+            app_pct, min(100, round(self.job_load_pct(app_unfinished_jobs, app=True)))
+        )
         out = {
             "x-app-usage": json.dumps(
                 {"call_count": app_pct, "total_cputime": app_pct // 2, "total_time": app_pct}
             )
         }
-        acc_pct = 0
+        acc_pct = acc_insights_pct = 0
         if account is not None:
             b = self._bucket(account)
             b.drain(now)
@@ -122,10 +149,11 @@ class Throttle:
                     "ads_api_access_tier": "standard_access",
                 }
             )
+            acc_insights_pct = max(acc_pct, min(100, round(self.job_load_pct(unfinished_jobs))))
         out["x-fb-ads-insights-throttle"] = json.dumps(
             {
-                "app_id_util_pct": app_pct,
-                "acc_id_util_pct": acc_pct,
+                "app_id_util_pct": app_insights_pct,
+                "acc_id_util_pct": acc_insights_pct,
                 "ads_api_access_tier": "standard_access",
             }
         )

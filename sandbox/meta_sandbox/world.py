@@ -87,6 +87,8 @@ class Limits:
     throttle_job_weight: float = 10.0
     app_throttle_capacity: float = 2000.0
     app_throttle_leak_per_second: float = 50.0
+    account_job_slots: int = 8
+    app_job_slots: int = 100
     page_max_limit: int = 5000
 
     @classmethod

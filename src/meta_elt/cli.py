@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="load a date range for one tenant's ad account (Meltano state reset)",
         description=(
             "Extract [--since, --until] for one ad account with async report jobs of "
-            "--chunk-size months, --concurrency in flight, load it into the raw schema and build "
+            "--chunk-size months, as many in flight as Meta's throttle allows (at most "
+            "--concurrency), load it into the raw schema and build "
             "the marts. Runs under a backfill-only Meltano state id: the daily sync is untouched. "
             "Long ranges: run year by year, or pass --resume to continue an interrupted run."
         ),
@@ -118,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bp.add_argument(
         "--concurrency",
-        default="2",
-        help=f"async jobs in flight (default 2, at most {inputs.MAX_CONCURRENCY})",
+        help="ceiling on async jobs in flight; below it the tap follows Meta's throttle headers "
+        f"(default: the tap's max_concurrent_jobs, 8; at most {inputs.MAX_CONCURRENCY})",
     )
     bp.add_argument(
         "--resume", action="store_true", help="continue this backfill from its own state"

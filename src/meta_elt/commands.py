@@ -76,7 +76,7 @@ class BackfillRequest:
     since: dt.date
     until: dt.date
     chunk_months: int
-    concurrency: int
+    concurrency: int | None  # None: the tap's max_concurrent_jobs (registry, env or default)
     resume: bool
     force: bool
     build: bool = True
@@ -88,8 +88,10 @@ def parse_backfill(args) -> BackfillRequest:
     account = inputs.account_id(args.account)
     since, until = inputs.date_range(args.since, args.until, _today())
     chunk = inputs.positive_int(args.chunk_size, "--chunk-size", maximum=12)
-    concurrency = inputs.positive_int(
-        args.concurrency, "--concurrency", maximum=inputs.MAX_CONCURRENCY
+    concurrency = (
+        None
+        if args.concurrency is None
+        else inputs.positive_int(args.concurrency, "--concurrency", maximum=inputs.MAX_CONCURRENCY)
     )
     return BackfillRequest(
         tenant,
@@ -150,15 +152,20 @@ def backfill(request: BackfillRequest, root: Path, reporter: Reporter) -> int:
             end=request.until,
             extra={
                 "chunk_months": request.chunk_months,
-                "max_concurrent_jobs": request.concurrency,
                 "lookback_days": 0,
+                **(
+                    {}
+                    if request.concurrency is None
+                    else {"max_concurrent_jobs": request.concurrency}
+                ),
             },
             force=request.force,
         ) as env:
+            ceiling = "" if request.concurrency is None else f", at most {request.concurrency}"
             reporter.info(
                 f"backfill {tenant.id} {request.account} {request.since}..{request.until} "
-                f"(chunk {request.chunk_months} month(s), {request.concurrency} jobs in flight"
-                f"{', resuming' if request.resume else ''})"
+                f"(chunk {request.chunk_months} month(s), jobs in flight as Meta's throttle "
+                f"allows{ceiling}{', resuming' if request.resume else ''})"
             )
             with reporter.activity(f"backfill {request.account}") as step:
                 outcome = extract_load(

@@ -176,7 +176,7 @@ def run(root: Path, report_path: Path | None = None) -> int:
                         _meta_elt(
                             root, "backfill", "--tenant", tenant.id, "--account", account,
                             "--since", since.isoformat(), "--until", yesterday.isoformat(),
-                            "--chunk-size", "1", "--concurrency", "4",
+                            "--chunk-size", "1",
                         )  # fmt: skip
             sandbox.admin("clock", {"advance_days": 1})
             with timings.step("daily sync, all tenants (sandbox clock +1 day)"):

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
+from tap_meta_insights.concurrency import Reading
 from tap_meta_insights.errors import (
     ErrorKind,
     GraphError,
@@ -28,13 +29,20 @@ if t.TYPE_CHECKING:
     from tap_meta_insights.settings import Settings
 
 USER_AGENT = "tap-meta-insights"
+APP_CODES = frozenset({4, 17})  # rate limits of the app or the user, not of one account
 RATE_LIMIT_BASE_SECONDS = 15.0
 TRANSIENT_BASE_SECONDS = 2.0
 MIN_PAGE_SIZE = 10
 
 
 class Throttle:
-    """Latest utilisation Meta reported in its usage headers (percent, 0-100)."""
+    """Latest utilisation Meta reported in its usage headers (percent, 0-100), per ad account.
+
+    A reading is kept under the account the request was about (None for a request about no
+    account, and for the app's own figure, which every response carries), with the time it
+    was read; readings older than ``stale_after`` seconds are ignored. Throttling errors are
+    noted the same way (``note_throttled``), for the job limits of the scheduler.
+    """
 
     def __init__(
         self,
@@ -46,21 +54,27 @@ class Throttle:
         self._clock = clock
         self.stale_after = stale_after
         self.max_hold = max_hold
-        self._readings: dict[str, tuple[float, float]] = {}  # source -> (pct, at)
+        # (account or None, source) -> (pct, at)
+        self._readings: dict[tuple[str | None, str], tuple[float, float]] = {}
+        self._throttled: dict[str | None, float] = {}  # account or None (the app) -> at
         self.regain_until = 0.0
 
-    def update(self, headers: t.Mapping[str, str]) -> None:
-        """Read x-fb-ads-insights-throttle, x-business-use-case-usage, x-ad-account-usage."""
+    def update(self, headers: t.Mapping[str, str], account: str | None = None) -> None:
+        """Read x-fb-ads-insights-throttle, x-business-use-case-usage, x-ad-account-usage of a
+        response to a request about ``account``."""
         now = self._clock()
-        found: dict[str, float] = {}
+        found: dict[tuple[str | None, str], float] = {}
         insights = _json_header(headers.get("x-fb-ads-insights-throttle"))
         if isinstance(insights, dict):
-            for key in ("app_id_util_pct", "acc_id_util_pct"):
-                if _num(insights.get(key)) is not None:
-                    found[f"insights.{key}"] = _num(insights.get(key)) or 0.0
-        account = _json_header(headers.get("x-ad-account-usage"))
-        if isinstance(account, dict) and _num(account.get("acc_id_util_pct")) is not None:
-            found["account"] = _num(account.get("acc_id_util_pct")) or 0.0
+            app_pct = _num(insights.get("app_id_util_pct"))
+            if app_pct is not None:
+                found[(None, "insights.app_id_util_pct")] = app_pct
+            acc_pct = _num(insights.get("acc_id_util_pct"))
+            if acc_pct is not None:
+                found[(account, "insights.acc_id_util_pct")] = acc_pct
+        usage = _json_header(headers.get("x-ad-account-usage"))
+        if isinstance(usage, dict) and _num(usage.get("acc_id_util_pct")) is not None:
+            found[(account, "account")] = _num(usage.get("acc_id_util_pct")) or 0.0
         buc = _json_header(headers.get("x-business-use-case-usage"))
         regain_minutes = 0.0
         if isinstance(buc, dict):
@@ -72,23 +86,52 @@ class Throttle:
                         _num(entry.get(k)) or 0.0
                         for k in ("call_count", "total_cputime", "total_time")
                     )
-                    found[f"buc.{business}.{entry.get('type')}"] = pct
+                    found[(account, f"buc.{business}.{entry.get('type')}")] = pct
                     regain_minutes = max(
                         regain_minutes, _num(entry.get("estimated_time_to_regain_access")) or 0.0
                     )
         with self._lock:
-            for source, pct in found.items():
-                self._readings[source] = (pct, now)
+            for key, pct in found.items():
+                self._readings[key] = (pct, now)
             if regain_minutes:
                 hold = min(regain_minutes * 60, self.max_hold)
                 self.regain_until = max(self.regain_until, now + hold)
 
-    def utilisation(self) -> float:
-        """Highest fresh reading (readings older than ``stale_after`` seconds are ignored)."""
+    def note_throttled(self, account: str | None) -> None:
+        """Meta answered a throttling error about ``account`` (None: the app, every account)."""
+        with self._lock:
+            self._throttled[account] = self._clock()
+
+    def _concerns(self, key: str | None, account: str | None) -> bool:
+        return account is None or key is None or key == account
+
+    def utilisation(self, account: str | None = None) -> float:
+        """Highest fresh reading about ``account`` or the app (every reading without one)."""
         now = self._clock()
         with self._lock:
-            fresh = [pct for pct, at in self._readings.values() if now - at <= self.stale_after]
+            fresh = [
+                pct
+                for (key, _), (pct, at) in self._readings.items()
+                if now - at <= self.stale_after and self._concerns(key, account)
+            ]
         return max(fresh, default=0.0)
+
+    def reading(self, account: str) -> Reading:
+        """What Meta last said about ``account`` and the app, for its job limit."""
+        now = self._clock()
+        with self._lock:
+            mine = [
+                (pct, at)
+                for (key, _), (pct, at) in self._readings.items()
+                if self._concerns(key, account)
+            ]
+            throttled = max(self._throttled.get(account, 0.0), self._throttled.get(None, 0.0))
+        fresh = [pct for pct, at in mine if now - at <= self.stale_after]
+        return Reading(
+            utilisation=max(fresh, default=0.0),
+            at=max((at for _, at in mine), default=0.0),
+            throttled_at=throttled,
+        )
 
 
 def _json_header(value: str | None) -> t.Any:
@@ -206,7 +249,7 @@ class GraphClient:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 kind, detail = ErrorKind.TRANSIENT, f"{type(exc).__name__}"
             else:
-                self.throttle.update(response.headers)
+                self.throttle.update(response.headers, account)
                 body: t.Any
                 try:
                     body = response.json()
@@ -233,6 +276,8 @@ class GraphClient:
                 )
                 regain = (error.regain_minutes * 60) if error else 0.0
                 if kind is ErrorKind.RATE_LIMIT:
+                    app_wide = account is None or (error is not None and error.code in APP_CODES)
+                    self.throttle.note_throttled(None if app_wide else account)
                     regain = max(regain, self.throttle.regain_until - self.clock())
                 wait = self._backoff(attempt, base, regain)
                 self.logger.warning(

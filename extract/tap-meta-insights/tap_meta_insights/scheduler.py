@@ -1,12 +1,14 @@
 """The run-wide async job scheduler.
 
 One scheduler, owned by the tap, runs every planned window of every (account, report)
-as async report jobs on one background thread: it starts jobs (at most
-``max_concurrent_jobs`` in flight, none while Meta's utilisation headers say we are hot),
-polls them with backoff, and splits those that fail, time out or are too big: in date halves
-down to one day, then by campaigns, then by ad sets. The main thread (the streams) reads the
-results of completed windows page by page, in plan order, while the scheduler keeps Meta busy
-with the next windows — including the next report's — up to a small look-ahead.
+as async report jobs on one background thread: it starts jobs (per account as many as its
+adaptive limit allows, ``concurrency.AdaptiveJobLimit``, and at most ``max_concurrent_jobs``
+in flight across the run; none while Meta asks us to wait for access), polls each one at the
+pace of Meta's progress (``polling.PollPacer``), and splits those that fail, time out or are
+too big: in date halves down to one day, then by campaigns, then by ad sets. The main thread
+(the streams) reads the results of completed windows page by page, in plan order, while the
+scheduler keeps Meta busy with the next windows — including the next report's — up to a small
+look-ahead.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+from tap_meta_insights.concurrency import AdaptiveJobLimit
 from tap_meta_insights.errors import (
     JobFailedError,
     RetryableError,
@@ -25,6 +28,7 @@ from tap_meta_insights.errors import (
 )
 from tap_meta_insights.graph_api import ALL_STATUSES
 from tap_meta_insights.planning import DateRange
+from tap_meta_insights.polling import PollPacer
 
 if t.TYPE_CHECKING:
     from tap_meta_insights.client import GraphClient
@@ -33,8 +37,6 @@ if t.TYPE_CHECKING:
 
 DONE_STATUSES = frozenset({"Job Completed"})
 FAILED_STATUSES = frozenset({"Job Failed", "Job Skipped"})
-HOT_UTILISATION = 90.0  # no new job starts at or above this percentage
-WARM_UTILISATION = 75.0  # one job at a time at or above this percentage
 MAX_ATTEMPTS_UNSPLITTABLE = 2  # tries of a job that cannot be split any further
 MAX_RESULT_RERUNS = 2  # new report runs for a window whose finished run's results are gone
 
@@ -52,6 +54,7 @@ class JobNode:
     started_at: float = 0.0
     next_poll: float = 0.0
     polls: int = 0
+    pacer: PollPacer | None = None
     children: list[JobNode] = field(default_factory=list)
 
     def leaves(self) -> t.Iterator[JobNode]:
@@ -108,7 +111,7 @@ class JobScheduler:
         self.clock = clock
         self.max_jobs = settings.max_concurrent_jobs
         self.lookahead = lookahead or max(3, 2 * settings.max_concurrent_jobs)
-        self.max_poll = max(settings.poll_interval * 6, settings.poll_interval)
+        self.limits: dict[str, AdaptiveJobLimit] = {}  # per account
         self.windows: list[PlannedWindow] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -119,6 +122,7 @@ class JobScheduler:
         self._owner: dict[int, PlannedWindow] = {}
         self._children_cache: dict[tuple[str, str], list[str]] = {}
         self._held_logged = False
+        self.peak_in_flight = 0
         self.jobs_created = 0
         self.jobs_split = 0
 
@@ -218,7 +222,7 @@ class JobScheduler:
         due = [job.next_poll - now for job in self._running]
         if not due:
             return self.settings.poll_interval
-        return max(0.0, min(min(due), self.settings.poll_interval * 6))
+        return max(0.0, min(min(due), self.settings.poll_interval))
 
     def _admitted(self) -> list[PlannedWindow]:
         """Windows that may start jobs: demanded ones first, then the look-ahead."""
@@ -228,39 +232,68 @@ class JobScheduler:
         ahead = [w for w in open_windows if w.seq < first_unconsumed + self.lookahead]
         return list(dict.fromkeys([*demanded, *ahead]))
 
-    def _slots(self) -> int:
-        if self.clock() < self.client.throttle.regain_until:
+    def in_flight(self, account_id: str) -> int:
+        """Jobs of the account started and not yet seen ending."""
+        return sum(1 for job in self._running if self._owner[id(job)].account_id == account_id)
+
+    def _room(self, account_id: str) -> int:
+        """Jobs the account may start now: its adaptive limit (fed Meta's latest reading) less
+        its jobs in flight; none while Meta asks us to wait for access."""
+        throttle = self.client.throttle
+        if self.clock() < throttle.regain_until:
+            if not self._held_logged:
+                self.logger.info(
+                    "Meta asks to wait %.0fs for access: holding new report jobs (%d running)",
+                    throttle.regain_until - self.clock(),
+                    len(self._running),
+                )
+                self._held_logged = True
             return 0
-        util = self.client.throttle.utilisation()
-        if util >= HOT_UTILISATION:
-            limit = 0
-        elif util >= WARM_UTILISATION:
-            limit = 1
-        else:
-            limit = self.max_jobs
-        if limit < self.max_jobs and not self._held_logged:
+        self._held_logged = False
+        limit = self.limits.get(account_id)
+        if limit is None:
+            limit = self.limits[account_id] = AdaptiveJobLimit(self.max_jobs)
+        mine = [j for j in self._running if self._owner[id(j)].account_id == account_id]
+        now = self.clock()
+        at_meta = sum(1 for j in mine if not (j.pacer and j.pacer.probably_ended(now)))
+        in_flight = len(mine)
+        before = limit.value
+        room = limit.room(throttle.reading(account_id), in_flight, at_meta)
+        after = limit.value
+        if after < before:
             self.logger.info(
-                "Meta reports %.0f%% utilisation: holding new report jobs (%d running)",
-                util,
-                len(self._running),
+                "%s: backing off after %s from Meta: at most %d report job(s) in flight "
+                "(was %d; %d running)",
+                account_id,
+                limit.reason,
+                after,
+                before,
+                in_flight,
             )
-            self._held_logged = True
-        elif limit == self.max_jobs:
-            self._held_logged = False
-        return max(0, limit - len(self._running))
+        elif after > before:
+            self.logger.debug(
+                "%s: %s: up to %d report jobs in flight", account_id, limit.reason, after
+            )
+        return room
 
     def _start_jobs(self) -> None:
-        while self._slots() > 0:
+        while len(self._running) < self.max_jobs:
             with self._cond:
                 candidates = self._admitted()
-            job = window = None
+            room: dict[str, int] = {}
+            picked: tuple[PlannedWindow, JobNode] | None = None
             for window in candidates:
                 job = next((j for j in window.root.leaves() if j.state == "pending"), None)
-                if job is not None:
+                if job is None:
+                    continue
+                if window.account_id not in room:
+                    room[window.account_id] = self._room(window.account_id)
+                if room[window.account_id] > 0:
+                    picked = (window, job)
                     break
-            if job is None or window is None:
+            if picked is None:
                 return
-            self._submit(window, job)
+            self._submit(*picked)
 
     def _params(self, window: PlannedWindow, job: JobNode) -> dict[str, t.Any]:
         report = window.report
@@ -309,10 +342,12 @@ class JobScheduler:
             raise TapFatalError(msg)
         now = self.clock()
         job.run_id, job.state, job.started_at, job.polls = run_id, "running", now, 0
-        job.next_poll = now + self.settings.poll_interval
+        job.pacer = PollPacer(now, self.settings.poll_interval)
+        job.next_poll = now + job.pacer.first_delay()
         self._running.append(job)
         self._owner[id(job)] = window
         self.jobs_created += 1
+        self.peak_in_flight = max(self.peak_in_flight, len(self._running))
         self.logger.debug("Started job %s for %s", run_id, window.label)
 
     def _poll_due(self) -> None:
@@ -352,20 +387,29 @@ class JobScheduler:
                 self._failed(window, job, f"timed out after {elapsed:.0f}s ({percent:.0f}%)")
             else:
                 job.polls += 1
-                job.next_poll = now + self._poll_wait(job.polls, elapsed, percent)
-
-    def _poll_wait(self, polls: int, elapsed: float, percent: float) -> float:
-        """Exponential backoff, but sooner when Meta's progress says the job is nearly done."""
-        base = self.settings.poll_interval
-        wait = min(base * 1.5**polls, self.max_poll)
-        if 0 < percent < 100 and elapsed > 0:
-            remaining = elapsed * (100 - percent) / percent
-            wait = min(wait, max(base, remaining))
-        return wait
+                pacer = job.pacer or PollPacer(job.started_at, self.settings.poll_interval)
+                job.pacer = pacer
+                job.next_poll = now + pacer.next_delay(now, percent)
 
     def _finish(self, job: JobNode) -> None:
         if job in self._running:
             self._running.remove(job)
+            self._slot_freed(self._owner[id(job)].account_id)
+
+    def _slot_freed(self, account_id: str) -> None:
+        """A job of the account ended: Meta starts the oldest one it had queued, so look at that
+        one soon (else a short job could start and end unseen between two backoff polls, and
+        our count of the account's jobs would run ahead of Meta's)."""
+        for job in self._running:
+            if (
+                self._owner[id(job)].account_id == account_id
+                and job.pacer
+                and not job.pacer.started
+            ):
+                job.next_poll = min(
+                    job.next_poll, self.clock() + job.pacer.slot_freed(self.clock())
+                )
+                return
 
     def _maybe_ready(self, window: PlannedWindow) -> None:
         if all(leaf.state == "done" for leaf in window.root.leaves()):

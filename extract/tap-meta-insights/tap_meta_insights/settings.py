@@ -34,7 +34,7 @@ DEFAULTS: dict[str, t.Any] = {
     "api_version": "v23.0",
     "reports": None,
     "chunk_months": 1,
-    "max_concurrent_jobs": 2,
+    "max_concurrent_jobs": 8,
     "lookback_days": 28,
     "job_timeout": 3600,
     "poll_interval": 5,
@@ -138,7 +138,10 @@ _SCHEMA = th.PropertiesList(
     th.Property(
         "max_concurrent_jobs",
         th.IntegerType,
-        description="Async report jobs in flight at once, across the whole run.",
+        description=(
+            "Ceiling on async report jobs in flight across the whole run; below it, each "
+            "account's jobs follow Meta's throttle headers."
+        ),
     ),
     th.Property(
         "lookback_days",
@@ -148,7 +151,14 @@ _SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property("job_timeout", _SECONDS, description="Seconds before a job is split."),
-    th.Property("poll_interval", _SECONDS, description="Initial job poll interval, seconds."),
+    th.Property(
+        "poll_interval",
+        _SECONDS,
+        description=(
+            "Longest wait between two polls of a job, seconds (the first comes after 0.5 s, "
+            "the next when Meta's percent completion says the job should be done)."
+        ),
+    ),
     th.Property("page_size", th.IntegerType, description="Rows per result page."),
     th.Property(
         "tenant_id",

@@ -159,3 +159,42 @@ def test_throttle_reads_every_usage_header_and_forgets_stale_readings() -> None:
     assert throttle.utilisation() == 0
     throttle.update({"x-ad-account-usage": "not json"})
     assert throttle.utilisation() == 0
+
+
+def test_throttle_keeps_readings_per_account_and_the_apps_for_all() -> None:
+    now = [100.0]
+    throttle = Throttle(clock=lambda: now[0], stale_after=60)
+
+    def insights(app: float, acc: float) -> dict:
+        header = {"app_id_util_pct": app, "acc_id_util_pct": acc}
+        return {"x-fb-ads-insights-throttle": json.dumps(header)}
+
+    throttle.update(insights(5, 80), "act_1")
+    now[0] += 1
+    throttle.update(insights(20, 10), "act_2")
+    assert throttle.utilisation("act_1") == 80
+    assert throttle.utilisation("act_2") == 20  # its own 10 %, the app's latest 20 %
+    assert throttle.utilisation() == 80  # every reading
+    first, second = throttle.reading("act_1"), throttle.reading("act_2")
+    assert (first.utilisation, first.at) == (80, 101.0)  # the app's reading is newer
+    assert (second.utilisation, second.at, second.throttled_at) == (20, 101.0, 0.0)
+    now[0] += 1
+    throttle.note_throttled("act_1")
+    assert throttle.reading("act_1").throttled_at == 102.0
+    assert throttle.reading("act_2").throttled_at == 0.0
+    now[0] += 1
+    throttle.note_throttled(None)  # the app's limit: every account
+    assert throttle.reading("act_2").throttled_at == 103.0
+    now[0] += 61
+    assert throttle.reading("act_1").utilisation == 0  # stale
+
+
+@pytest.mark.parametrize(
+    ("code", "app_wide"), [(80000, False), (613, False), (4, True), (17, True)]
+)
+def test_a_throttling_error_is_noted_for_its_account_or_the_app(code: int, app_wide: bool) -> None:
+    limited = {"error": {"code": code, "message": "limit", "is_transient": True}}
+    client, _, _ = make_client([(400, limited, {}), (200, {"id": "1"}, {})])
+    assert client.get("act_1", account="act_1") == {"id": "1"}
+    assert client.throttle.reading("act_1").throttled_at > 0
+    assert (client.throttle.reading("act_2").throttled_at > 0) is app_wide

@@ -520,3 +520,28 @@ def test_account_level_report_with_other_windows(sb, base_config, run_tap) -> No
         want = [a for a in row.get("actions") or [] if a["action_type"] == "purchase"]
         assert [sorted(a) for a in purchases] == [sorted(a) for a in want]
         assert [a["28d_view"] for a in purchases] == [int(a["28d_view"]) for a in want]
+
+
+def test_defaults_keep_metas_queue_busy_without_a_throttling_error(run_tap) -> None:
+    """At its default settings the tap grows the account's jobs in flight while Meta's throttle
+    header leaves room: past the 4 jobs Meta runs at once (the next job waits in Meta's queue),
+    never up to what the header refuses (the sandbox: 8 job slots of 12.5 %; the tap stops
+    growing at 75 %, 6 jobs, or 7 when a reading comes while a job has ended at Meta and the
+    tap has not polled it yet), and without a single refused call."""
+    first, _ = month_back(8)
+    _, last = month_back(1)
+    with SandboxServer(seed=11, world=WORLD, time_scale=1.0) as sandbox:
+        config = {
+            "access_token": TOKEN,
+            "account_ids": [ACCOUNT],
+            "start_date": first.isoformat(),
+            "end_date": last.isoformat(),
+            "api_url": sandbox.base_url,
+            "reports": [{"name": "campaign", "level": "campaign"}],
+        }
+        run = run_tap(config)
+        assert run.returncode == 0, run.stderr
+        stats = sandbox.stats()
+    assert stats["jobs_created"] == 8
+    assert stats["throttled_total"] == 0
+    assert 4 < stats["per_account"][ACCOUNT]["peak_unfinished_jobs"] < 8

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import typing as t
 
 import pytest
+from tap_meta_insights.client import Throttle
+from tap_meta_insights.concurrency import START_JOBS
 from tap_meta_insights.errors import TapFatalError, TooMuchDataError
 from tap_meta_insights.planning import DateRange, plan_windows
 from tap_meta_insights.reports import ReportSpec
@@ -18,53 +21,77 @@ D = dt.date.fromisoformat
 LOG = logging.getLogger("test-scheduler")
 
 
-class FakeThrottle:
-    def __init__(self) -> None:
-        self.util = 0.0
-        self.regain_until = 0.0
-
-    def utilisation(self) -> float:
-        return self.util
-
-
 class FakeGraph:
-    """Jobs complete after ``polls_to_finish`` polls unless ``outcome`` says otherwise."""
+    """Jobs complete after ``polls_to_finish`` polls unless ``outcome`` says otherwise.
 
-    def __init__(self, outcome: t.Callable[[dict], str] | None = None, polls_to_finish: int = 2):
+    Every answer carries Meta's x-fb-ads-insights-throttle, read by the client's real
+    ``Throttle``: the account's figure is ``extra_load`` plus ``per_job`` % per job of the
+    account started and not yet seen ending."""
+
+    def __init__(
+        self,
+        outcome: t.Callable[[dict], str] | None = None,
+        polls_to_finish: int = 2,
+        per_job: float = 0.0,
+    ):
         self.outcome = outcome or (lambda params: "Job Completed")
         self.polls_to_finish = polls_to_finish
-        self.throttle = FakeThrottle()
+        self.throttle = Throttle()
+        self.per_job = per_job
+        self.extra_load = 0.0
+        self.throttle_posts: set[int] = set()  # POSTs (1-based) first answered with 80000
         self.jobs: dict[str, dict] = {}
-        self.running = 0
+        self.running: dict[str, int] = {}
         self.max_running = 0
+        self.running_at_post: list[int] = []  # the account's jobs running at each POST
         self.lock = threading.Lock()
         self.campaigns = ["c1", "c2", "c3"]
         self.adsets = {"c1": ["s1", "s2"], "c2": ["s3"], "c3": ["s4", "s5", "s6"]}
 
+    def answer(self, account: str) -> None:
+        """Meta's throttle header on an answer about ``account``."""
+        pct = self.extra_load + self.per_job * self.running.get(account, 0)
+        header = {"app_id_util_pct": 0, "acc_id_util_pct": min(100.0, pct)}
+        self.throttle.update({"x-fb-ads-insights-throttle": json.dumps(header)}, account)
+
     def post(self, path: str, params: dict, **kw: t.Any) -> dict:
+        account = path.split("/")[0]
         outcome = self.outcome(params)
         if outcome == "too_much_data_at_post":
             raise TooMuchDataError("code 100/1487534")
         with self.lock:
+            self.running_at_post.append(self.running.get(account, 0))
+            if len(self.running_at_post) in self.throttle_posts:
+                self.throttle.note_throttled(account)  # the client retried it, then it passed
             run_id = f"run{len(self.jobs) + 1}"
-            self.jobs[run_id] = {"params": params, "polls": 0, "outcome": outcome, "done": False}
-            self.running += 1
-            self.max_running = max(self.max_running, self.running)
+            self.jobs[run_id] = {
+                "params": params,
+                "polls": 0,
+                "outcome": outcome,
+                "done": False,
+                "account": account,
+            }
+            self.running[account] = self.running.get(account, 0) + 1
+            self.max_running = max(self.max_running, sum(self.running.values()))
+        self.answer(account)
         return {"report_run_id": run_id}
 
     def get(self, path: str, params: dict | None = None, **kw: t.Any) -> dict:
         job = self.jobs[path]
         job["polls"] += 1
-        if job["polls"] < self.polls_to_finish:
-            return {"async_status": "Job Running", "async_percent_completion": 50}
-        if not job["done"]:
-            job["done"] = True
-            with self.lock:
-                self.running -= 1
-        if job["outcome"] == "hang":
-            job["done"] = False
-            return {"async_status": "Job Running", "async_percent_completion": 1}
-        return {"async_status": job["outcome"], "async_percent_completion": 100}
+        try:
+            if job["polls"] < self.polls_to_finish:
+                return {"async_status": "Job Running", "async_percent_completion": 50}
+            if not job["done"]:
+                job["done"] = True
+                with self.lock:
+                    self.running[job["account"]] -= 1
+            if job["outcome"] == "hang":
+                job["done"] = False
+                return {"async_status": "Job Running", "async_percent_completion": 1}
+            return {"async_status": job["outcome"], "async_percent_completion": 100}
+        finally:
+            self.answer(job["account"])
 
     def iter_rows(self, path: str, params: dict | None = None, **kw: t.Any) -> t.Iterator[dict]:
         parent, edge = path.split("/")
@@ -194,14 +221,53 @@ def test_unsplittable_day_gives_up_naming_account_level_and_day() -> None:
     scheduler.stop()
 
 
-def test_hot_throttle_holds_new_jobs() -> None:
+def test_hot_throttle_holds_new_jobs_and_warm_holds_the_limit() -> None:
     graph = FakeGraph()
-    graph.throttle.util = 95.0
+    graph.extra_load = 95.0
+    graph.answer("act_1")  # e.g. the account lookup
     scheduler = JobScheduler(graph, settings(), LOG)
-    scheduler.add("act_1", AD, DateRange(D("2026-03-01"), D("2026-03-02")))
+    for span in plan_windows(D("2026-01-01"), D("2026-03-31"), 1):
+        scheduler.add("act_1", AD, span)
     scheduler.start()
     threading.Event().wait(0.2)
     assert scheduler.jobs_created == 0
-    graph.throttle.util = 80.0  # warm: one at a time
-    assert len(run_all(scheduler)) == 1
+    # The hot reading cut the limit from its start to 1; warm (75-90 %), it does not grow.
+    assert scheduler.limits["act_1"].value == 1 < START_JOBS
+    graph.extra_load = 80.0
+    graph.answer("act_1")  # any answer about the account (the streams' reads) brings it
+    assert len(run_all(scheduler)) == 3
     assert graph.max_running == 1
+
+
+def test_jobs_in_flight_grow_until_metas_figure_leaves_no_room() -> None:
+    # 12.5 % per job (the sandbox's default): 6 jobs are 75 %, where the limit holds.
+    graph = FakeGraph(polls_to_finish=4, per_job=12.5)
+    scheduler = JobScheduler(graph, settings(max_concurrent_jobs=8), LOG, lookahead=50)
+    for span in plan_windows(D("2026-01-01"), D("2026-10-31"), 1):
+        scheduler.add("act_1", AD, span)
+    run_all(scheduler)
+    assert graph.max_running == 6
+    assert scheduler.limits["act_1"].value == 6
+    assert scheduler.peak_in_flight == 6
+
+
+def test_the_ceiling_holds_when_meta_leaves_room() -> None:
+    graph = FakeGraph(polls_to_finish=4, per_job=1.0)
+    scheduler = JobScheduler(graph, settings(max_concurrent_jobs=4), LOG, lookahead=50)
+    for span in plan_windows(D("2026-01-01"), D("2026-10-31"), 1):
+        scheduler.add("act_1", AD, span)
+    run_all(scheduler)
+    assert graph.max_running == 4
+
+
+def test_a_throttling_error_halves_the_accounts_jobs_in_flight() -> None:
+    graph = FakeGraph(polls_to_finish=6, per_job=10.0)
+    graph.throttle_posts = {5}  # the 5th job is refused once, then passes on a retry
+    scheduler = JobScheduler(graph, settings(max_concurrent_jobs=8), LOG, lookahead=50)
+    for span in plan_windows(D("2026-01-01"), D("2026-10-31"), 1):
+        scheduler.add("act_1", AD, span)
+    run_all(scheduler)
+    assert graph.running_at_post[:5] == [0, 1, 2, 3, 4]
+    # After the error: at most half of the 5 in flight, and no growth (the cool-down).
+    assert max(graph.running_at_post[5:]) < 2
+    assert scheduler.limits["act_1"].value == 2

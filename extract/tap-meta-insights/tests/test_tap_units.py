@@ -189,9 +189,10 @@ def test_settings_defaults_and_tenant() -> None:
     assert {"impressions", "spend", "actions", "action_values", "ad_id"} <= set(ad.fields)
     assert (settings.chunk_months, settings.max_concurrent_jobs, settings.lookback_days) == (
         1,
-        2,
+        8,
         28,
     )
+    assert settings.poll_interval == 5
     assert settings.graph_url == "https://graph.facebook.com/v23.0"
 
 
