@@ -12,7 +12,7 @@ PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml 
 	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml \
 	load/target-postgres-window-state/pyproject.toml
 
-.PHONY: help install browser test check lint sql-lint dbt-build pytest demo docs orchestrate clean
+.PHONY: help install browser test test-orchestrate check lint sql-lint dbt-build pytest demo docs orchestrate clean
 
 help:
 	@echo "make demo   - the main job end to end on the Graph API sandbox and a local PostgreSQL"
@@ -67,7 +67,13 @@ sql-lint:
 	$(BIN)/pre-commit run --all-files --hook-stage manual sqlfluff
 
 pytest:
-	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15 --reverse
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15 --reverse -m "not orchestration_e2e"
+
+# The Dagster code location's daemon scenarios (partition backfill, schedule tick, the UI in
+# Chromium). Work in progress: not part of `make test` until they pass (see README, Dagster).
+test-orchestrate: install browser
+	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- \
+		$(BIN)/pytest -q -m orchestration_e2e tests/e2e/test_dagster.py
 
 clean:
 	rm -rf $(VENV) .meltano .cache transform/target transform/logs

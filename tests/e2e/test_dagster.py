@@ -326,6 +326,7 @@ def test_definitions_validate(tmp_path):
     assert "All code locations passed validation" in done.stdout + done.stderr
 
 
+@pytest.mark.orchestration_e2e
 def test_partition_backfill_lands_the_truth_with_passing_checks(orchestra: Orchestra):
     status = _wait("the backfill", lambda: _backfill_done(orchestra), orchestra, interval=5)
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), orchestra.failure_report()
@@ -389,6 +390,7 @@ def _tick_runs(orchestra: Orchestra) -> list[str] | None:
     return done[-1]["runIds"] if done else None
 
 
+@pytest.mark.orchestration_e2e
 def test_schedule_tick_is_one_run_per_account_and_runs_of_an_account_never_overlap(
     orchestra: Orchestra,
 ):
@@ -445,6 +447,7 @@ async def _page_text(url: str, screenshot: Path, wanted: list[str], timeout: flo
         return str(await tools.evaluate("document.body.innerText"))
 
 
+@pytest.mark.orchestration_e2e
 def test_asset_graph_page_renders_in_headless_chromium(orchestra: Orchestra):
     out = ROOT / "output"
     out.mkdir(exist_ok=True)
