@@ -67,7 +67,7 @@ sql-lint:
 	$(BIN)/pre-commit run --all-files --hook-stage manual sqlfluff
 
 pytest:
-	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15 --reverse -m "not orchestration_e2e"
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15 -m "not orchestration_e2e"
 
 # The Dagster code location's daemon scenarios (partition backfill, schedule tick, the UI in
 # Chromium). Work in progress: not part of `make test` until they pass (see README, Dagster).

@@ -2,7 +2,7 @@
 
 One database per session (created and dropped here), one sandbox world of 2 tenants x 2 accounts.
 The `backfilled` fixture loads every account first; each test starts from there and leaves the
-data true to the sandbox, so the tests run in any order (`make test` runs them in reverse).
+data true to the sandbox, so the tests run in any order (`pytest --reverse` runs them backwards).
 """
 
 from __future__ import annotations
