@@ -22,6 +22,7 @@ Two more things make the load safe to read while it runs (dbt builds of other ru
 from __future__ import annotations
 
 import datetime
+import operator
 import time
 import typing as t
 from decimal import Decimal
@@ -151,8 +152,8 @@ class LoadStampedPostgresSink(PostgresSink):
         loaded_at = datetime.datetime.now(tz=datetime.timezone.utc)
         records = context.get("records") or []
         if self.append_only is False:  # the last version of each key, as target-postgres keeps
-            keys = self.key_properties
-            records = list({tuple(r[k] for k in keys): r for r in records}.values())
+            key = operator.itemgetter(*self.key_properties)
+            records = list({key(r): r for r in records}.values())
         if self.connector.sanitize_null_text_characters:
             records = [
                 {k: self.sanitize_null_text_characters(v) for k, v in r.items()} for r in records

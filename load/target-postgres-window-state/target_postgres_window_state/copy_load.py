@@ -17,6 +17,7 @@ messages through both and compares the tables.
 
 from __future__ import annotations
 
+import operator
 import typing as t
 
 import msgspec
@@ -48,22 +49,36 @@ def _item(value: t.Any) -> str:
     return str(value)
 
 
+def _escaped(item: str) -> str:
+    return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quoted(items: str) -> str:
+    """Array items joined by NUL (never in PostgreSQL text) as a literal of quoted items."""
+    return "{" + _escaped(items).replace("\0", '","') + "}"
+
+
 def _text_array(value: t.Any) -> t.Any:
     if not isinstance(value, list):
         return value  # a string is read as an array literal, as psycopg sent it
-    items = [
-        "NULL" if v is None else '"' + _item(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        for v in value
-    ]
-    return "{" + ",".join(items) + "}"
+    if not value:
+        return "{}"
+    try:
+        items = "\0".join(value)
+    except TypeError:  # not all strings
+        items = None
+    if items is None or items.count("\0") != len(value) - 1:  # nulls, numbers, or NULs
+        return "{" + ",".join("NULL" if v is None else _escaped(_item(v)) for v in value) + "}"
+    return _quoted(items)
 
 
 def _json_array(value: t.Any) -> t.Any:
-    # A null item is JSON null too, as target-postgres stores it
     if not isinstance(value, list):
         return value
-    items = ['"' + _json(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in value]
-    return "{" + ",".join(items) + "}"
+    if not value:
+        return "{}"
+    # One JSON text per line (a null item is JSON null too, as target-postgres stores it)
+    return _quoted(_JSON.encode_lines(value).decode()[:-1].replace("\n", "\0"))
 
 
 _PLAIN = (
@@ -104,17 +119,20 @@ class RowFormat:
             elif isinstance(kind, sa.types.JSON):
                 self._json.append(index)
             elif not isinstance(kind, _PLAIN):
-                self.copyable = (
-                    False  # arrays of other types, bytea, vectors: target-postgres's way
-                )
+                # arrays of other types, bytea, vectors: target-postgres's way
+                self.copyable = False
 
     def rows(self, records: t.Iterable[dict], constants: dict[str, t.Any]) -> list[list[t.Any]]:
         """COPY rows of ``records``, with ``constants`` as the value of those columns."""
         names, convert, json_columns = self.names, self._convert, self._json
         fixed = [(names.index(name), value) for name, value in constants.items() if name in names]
+        every = operator.itemgetter(*names) if len(names) > 1 else None
         rows = []
         for record in records:
-            row = [record.get(name) for name in names]
+            try:
+                row = list(every(record)) if every else [record.get(names[0])]
+            except KeyError:  # a record without some of the properties
+                row = list(map(record.get, names))
             for index, converter in convert:
                 if row[index] is not None:
                     row[index] = converter(row[index])
