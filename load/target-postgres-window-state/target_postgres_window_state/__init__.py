@@ -74,7 +74,7 @@ class LoadStampedPostgresSink(PostgresSink):
                     sa.text("select pg_advisory_unlock(hashtext(:key))"), {"key": SETUP_LOCK}
                 )
 
-    #: Metadata set as datetimes by _add_sdc_metadata_to_record: nothing to parse.
+    #: Metadata set as datetimes by _add_sdc_metadata_to_record (without validation).
     _STAMPED = ("_sdc_received_at", "_sdc_batched_at")
     _PARSERS: t.ClassVar = {
         "date": date_fromisoformat,
@@ -89,7 +89,8 @@ class LoadStampedPostgresSink(PostgresSink):
         return [
             (name, kind, self._PARSERS[kind])
             for name, prop in self.schema["properties"].items()
-            if (kind := get_datelike_property_type(prop)) and name not in self._STAMPED
+            if (kind := get_datelike_property_type(prop))
+            and not (name in self._STAMPED and self._validator is None)
         ]
 
     @cached_property
@@ -101,7 +102,11 @@ class LoadStampedPostgresSink(PostgresSink):
 
     def _add_sdc_metadata_to_record(self, record: dict, message: dict, context: dict) -> None:
         """The SDK's metadata columns, with the times it takes itself as datetimes rather than
-        ISO strings parsed right back (``_sdc_batched_at`` is set again when loaded)."""
+        ISO strings parsed right back (``_sdc_batched_at`` is set again when loaded); as strings
+        when records are validated (against a schema that says string)."""
+        if self._validator is not None:
+            super()._add_sdc_metadata_to_record(record, message, context)
+            return
         now = datetime.datetime.now(tz=datetime.timezone.utc)
         record["_sdc_extracted_at"] = message.get("time_extracted")
         record["_sdc_received_at"] = now
