@@ -16,7 +16,7 @@ PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml 
 
 help:
 	@echo "make demo   - the main job end to end on the Graph API sandbox and a local PostgreSQL"
-	@echo "make test   - every check: ruff, dbt build on test data, sqlfluff, pytest"
+	@echo "make test   - every check: pre-commit hooks (ruff, mypy, Meltano schema), dbt build on test data, sqlfluff, pytest"
 	@echo "make install - the project venv (.venv) and Meltano's plugins (.meltano/)"
 	@echo "make docs   - the dbt documentation site on http://127.0.0.1:8580 (after make demo)"
 	@echo "make orchestrate - Dagster (webserver + daemon) on http://127.0.0.1:3000 until Ctrl-C"
