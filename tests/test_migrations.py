@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from meta_elt import migrations, postgres
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from meta_elt import migrations, postgres, runtime
 
 
 def _key(conn, schema: str, table: str) -> list[str]:
@@ -61,3 +65,26 @@ def test_legacy_raw_keys_gain_the_tenant_and_keep_every_row(
             "('b', 'act_1', '2026-01-01', '1', 9)"
         )
         assert migrations.tenant_keys(conn, scratch_schema) == [], "a second run changes nothing"
+
+
+def _first_run(server: postgres.Server, start: threading.Barrier) -> None:
+    start.wait()
+    runtime.prepare_state_schema(server)
+
+
+def test_first_runs_side_by_side_create_meltanos_schema_once(pg_server: postgres.Server):
+    """Eight first runs into a new database at once: none fails on creating Meltano's schema
+    (`create schema if not exists` races with itself on pg_namespace without the lock)."""
+    database = f"meta_elt_schema_race_{uuid.uuid4().hex[:8]}"
+    server = postgres.with_database(pg_server, database)
+    try:
+        for _ in range(5):
+            with server.connect(autocommit=True) as conn:
+                conn.execute(f"drop schema if exists {runtime.MELTANO_SCHEMA} cascade")
+            start = threading.Barrier(8)
+            with ThreadPoolExecutor(8) as pool:
+                for future in [pool.submit(_first_run, server, start) for _ in range(8)]:
+                    future.result()  # raises what a run raised
+    finally:
+        with pg_server.connect(database="postgres", autocommit=True) as conn:
+            conn.execute(f"drop database if exists {database} with (force)")
