@@ -67,10 +67,10 @@ sql-lint:
 	$(BIN)/pre-commit run --all-files --hook-stage manual sqlfluff
 
 pytest:
-	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15 -m "not orchestration_e2e"
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
 
-# The Dagster code location's daemon scenarios (partition backfill, schedule tick, the UI in
-# Chromium). Work in progress: not part of `make test` until they pass (see README, Dagster).
+# The Dagster code location's daemon scenarios alone (partition backfill, schedule tick, the UI in
+# Chromium); `make test` runs them with everything else.
 test-orchestrate: install browser
 	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- \
 		$(BIN)/pytest -q -m orchestration_e2e tests/e2e/test_dagster.py

@@ -109,3 +109,40 @@ def test_bad_settings_are_one_line_naming_them(monkeypatch, name, value, message
 
 def test_first_day_is_37_months_back():
     assert project.first_day(dt.date(2026, 11, 30)) == dt.date(2023, 10, 1)
+
+
+def test_the_marts_are_built_once_after_the_loads_in_flight_have_landed():
+    raw_keys = [dg.AssetKey(["meta_ads", t]) for t in ("insights_ad", "accounts")]
+    marts_keys = [dg.AssetKey(["meta_insights_daily"]), dg.AssetKey(["meta_insights_levels"])]
+
+    def land(*keys: dg.AssetKey) -> None:
+        for key in keys:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+
+    def decide(cursor: int) -> tuple[int, str | None]:
+        return automation.marts_build_decision(instance, raw_keys, marts_keys, cursor)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert decide(0) == (0, "no load since the last build request")
+        land(raw_keys[0])
+        # A load of another account is still running: wait, keeping the cursor.
+        loading = dg.DagsterRun(
+            job_name=automation.RAW_JOB, run_id="r1", status=dg.DagsterRunStatus.STARTED
+        )
+        instance.add_run(loading)
+        assert decide(0) == (0, "waiting for 1 load run(s) in flight")
+        instance.handle_run_event(
+            "r1",
+            dg.DagsterEvent(
+                event_type_value="PIPELINE_SUCCESS", job_name=automation.RAW_JOB, message="done"
+            ),
+        )
+        land(raw_keys[1])
+        cursor, wait = decide(0)
+        assert wait is None and cursor > 0  # build now, once
+        assert decide(cursor) == (cursor, "no load since the last build request")
+        # A build that found the marts newer than the loads (a backfill built them) moves on.
+        land(raw_keys[0])
+        land(*marts_keys)
+        later, wait = decide(cursor)
+        assert later > cursor and wait == "the marts are newer than every load"

@@ -1,11 +1,13 @@
 """When raw partitions are materialized: the daily schedule, "sync now" for a tenant, and the
-sensor that keeps the tenant-account partitions in step with the tenants registry."""
+sensor that keeps the tenant-account partitions in step with the tenants registry; when the
+marts are built: the sensor `build_marts_after_loads`."""
 
 import datetime as dt
 import os
 from collections.abc import Iterator
 
 import dagster as dg
+from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -145,3 +147,79 @@ def sync_now_requests(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[
     present = instance.get_dynamic_partitions(TENANT_ACCOUNTS.name or "")
     keys = [k for k in present if tenant and k.startswith(f"{tenant}:")]
     return [sync_request(key, today, f"{run.run_id}:{key}") for key in sorted(keys)]
+
+
+#: Runs not finished yet (queued ones included): a load among them means more loads are coming.
+ACTIVE = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def _latest_materialization(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> list[int]:
+    """The storage id of each key's latest materialization (0: never materialized)."""
+    records = {r.asset_entry.asset_key: r.asset_entry for r in instance.get_asset_records(keys)}
+    out = []
+    for key in keys:
+        entry = records.get(key)
+        last = entry.last_materialization_record if entry else None
+        out.append(last.storage_id if last else 0)
+    return out
+
+
+def marts_build_decision(
+    instance: dg.DagsterInstance,
+    raw_keys: list[dg.AssetKey],
+    marts_keys: list[dg.AssetKey],
+    cursor: int,
+) -> tuple[int, str | None]:
+    """(the cursor to keep, why not to build now or None to build). The cursor is the newest
+    load a build was requested for or found unneeded; a load waiting for others keeps it."""
+    newest_load = max(_latest_materialization(instance, raw_keys), default=0)
+    if newest_load <= cursor:
+        return cursor, "no load since the last build request"
+    if newest_load < min(_latest_materialization(instance, marts_keys), default=0):
+        return newest_load, "the marts are newer than every load"
+    raw, marts = set(raw_keys), set(marts_keys)
+    loading = building = 0
+    for record in instance.get_run_records(dg.RunsFilter(statuses=ACTIVE)):
+        selection = set(record.dagster_run.asset_selection or ())
+        loading += bool(record.dagster_run.job_name == RAW_JOB or selection & raw)
+        building += bool(selection & marts)
+    if loading:
+        return cursor, f"waiting for {loading} load run(s) in flight"
+    if building:
+        return cursor, "a build of the marts is in flight"
+    for backfill in instance.get_backfills(status=BulkActionStatus.REQUESTED):
+        if set(backfill.asset_selection or ()) & marts:
+            return cursor, f"backfill {backfill.backfill_id} builds the marts itself"
+    return newest_load, None
+
+
+def build_marts_sensor(raw_keys: list[dg.AssetKey], marts: dg.AssetsDefinition):
+    """The marts, built whole in one run once new loads have landed and none is in flight (the
+    daily sync's runs and "sync now" only load). One run, not one per model as its own parents
+    land: every dbt test then meets built models, and a day's build is one dbt invocation."""
+    marts_keys = sorted(marts.keys, key=lambda k: k.to_user_string())
+
+    @dg.sensor(
+        name="build_marts_after_loads",
+        target=marts,
+        minimum_interval_seconds=project.env_int("META_ELT_DAGSTER_REGISTRY_SECONDS", 30, 1),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Builds the marts (one dbt build) once new raw loads have landed and no "
+        "load is queued or running.",
+    )
+    def build_marts_after_loads(context: dg.SensorEvaluationContext):
+        cursor, wait = marts_build_decision(
+            context.instance, raw_keys, marts_keys, int(context.cursor or 0)
+        )
+        context.update_cursor(str(cursor))
+        if wait:
+            return dg.SkipReason(wait)
+        return dg.RunRequest(run_key=f"marts-after-{cursor}", asset_selection=marts_keys)
+
+    return build_marts_after_loads

@@ -2,9 +2,10 @@
 
 Built from the project's files: the raw assets from the dbt manifest's source `meta_ads`
 (partitioned by tenant-account x day; the tenant-accounts come from tenants.yml through a sensor),
-the dbt assets from the manifest and the scheduled build's selection, the schedule from
-Meltano's `daily-meta-insights` cron. The manifest is parsed at load when missing
-(`transform/target/dagster/manifest.json`; `meta-elt-dagster serve` parses it afresh).
+the dbt assets from the manifest and the scheduled build's selection (built whole after loads by
+a sensor), the schedule from Meltano's `daily-meta-insights` cron. The manifest is parsed at load
+when missing (`transform/target/dagster/manifest.json`; `meta-elt-dagster serve` parses it
+afresh).
 """
 
 from __future__ import annotations
@@ -33,12 +34,7 @@ defs = dg.Definitions(
     sensors=[
         automation.build_registry_sensor(),
         automation.build_sync_now_sensor(meta_raw_job),
-        dg.AutomationConditionSensorDefinition(
-            "build_marts_after_loads",
-            target=dg.AssetSelection.assets(meta_marts),
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=project.env_int("META_ELT_DAGSTER_REGISTRY_SECONDS", 30, 1),
-        ),
+        automation.build_marts_sensor(list(meta_raw.keys), meta_marts),
     ],
     resources={"dbt_cli": marts.cli_resource(DBT)},
     executor=dg.in_process_executor,

@@ -1,5 +1,7 @@
 """The dbt project as dagster-dbt assets: the models of the scheduled build (transform/
 transformers.meltano.yml `build_meta`), downstream of the raw assets, tests as asset checks.
+They are built whole, once loads have landed (automation.build_marts_sensor), or by a backfill
+that selects them.
 
 A build holds the PostgreSQL advisory lock `dbt-build` that `meta-elt` holds around its own dbt
 builds (docs/CONTRACTS.md, "Locks"), so a build started here and one started by an operator's
@@ -83,25 +85,9 @@ def raw_tables(manifest_path: Path) -> list[str]:
     return sorted(s["name"] for s in manifest["sources"].values() if s["source_name"] == RAW_SOURCE)
 
 
-def automation() -> dg.AutomationCondition:
-    """Build once new raw loads have landed and none is still in flight (the daily sync's runs
-    and "sync now" build the marts this way; a backfill that selects the marts builds them
-    itself)."""
-    return (
-        dg.AutomationCondition.any_deps_updated().since_last_handled()
-        & ~dg.AutomationCondition.any_deps_in_progress()
-        & ~dg.AutomationCondition.in_progress()
-    ).with_label("new raw loads, none in flight")
-
-
 class Translator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return "marts"
-
-    def get_automation_condition(
-        self, dbt_resource_props: Mapping[str, Any]
-    ) -> dg.AutomationCondition | None:
-        return automation()
 
 
 def build_dbt_assets(root: Path, dbt: DbtProject) -> dg.AssetsDefinition:
@@ -120,10 +106,9 @@ def build_dbt_assets(root: Path, dbt: DbtProject) -> dg.AssetsDefinition:
     )
     def meta_marts(context: dg.AssetExecutionContext, dbt_cli: DbtCliResource):
         args = ["build", *(["--vars", json.dumps(build_vars)] if build_vars else [])]
-        if set(context.selected_asset_keys) != set(context.assets_def.keys):
-            # A part of the marts (a backfill builds them in waves as their parents land): only
-            # the tests whose every parent is built in this run, not a relationship test whose
-            # other side is not built yet.
+        if set(context.selected_asset_keys) != set(meta_marts.keys):
+            # A part of the marts (picked in the UI): only the tests whose every parent is built
+            # in this run, not a relationship test whose other side may not exist yet.
             os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
         with dbt_build_lock(context.log):
             yield from dbt_cli.cli(args, context=context).stream()
