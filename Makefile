@@ -67,10 +67,10 @@ sql-lint:
 	$(BIN)/pre-commit run --all-files --hook-stage manual sqlfluff
 
 pytest:
-	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15 -m "not orchestration_e2e"
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
 
-# The Dagster code location's daemon scenarios (partition backfill, schedule tick, the UI in
-# Chromium). Not part of `make test` yet (see README, Dagster): about 25 minutes on 2 cores.
+# The Dagster code location's daemon scenarios alone (partition backfill, schedule tick, the UI in
+# Chromium; part of `make test` too): about 10 minutes on an idle 2-core machine.
 test-orchestrate: install browser
 	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- \
 		$(BIN)/pytest -q -m orchestration_e2e tests/e2e/test_dagster.py

@@ -13,6 +13,13 @@ from meta_elt import postgres
 from tests.support import ROOT
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Dagster scenarios (one module, the longest) first, so that xdist hands them to a
+    worker at the start and the other modules share the rest of the time."""
+    first = {item.path for item in items if item.get_closest_marker("orchestration_e2e")}
+    items.sort(key=lambda item: item.path not in first)  # stable: files keep their order
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[postgres.Server]:
     """The project's PostgreSQL (PG* from `meta-elt with-postgres`, else local or embedded)."""

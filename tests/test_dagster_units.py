@@ -146,3 +146,18 @@ def test_the_marts_are_built_once_after_the_loads_in_flight_have_landed():
         land(*marts_keys)
         later, wait = decide(cursor)
         assert later > cursor and wait == "the marts are newer than every load"
+
+
+def test_only_the_reports_insights_are_day_partitions():
+    tables = ["accounts", "ads", "adsets", "campaigns", "insights_ad", "insights_adset",
+              "insights_campaign", "insights_campaign_age_gender", "insights_windows"]  # fmt: skip
+    assets = raw.build_raw_assets(tables, "meta_ads")
+    assert {k.path[-1] for k in assets.keys} == {
+        "insights_ad", "insights_adset", "insights_campaign", "insights_campaign_age_gender"
+    }  # fmt: skip
+    assert isinstance(assets.partitions_def, dg.MultiPartitionsDefinition)
+    others = raw.unpartitioned_specs(tables, "meta_ads")
+    assert {s.key.path[-1] for s in others} == {
+        "accounts", "ads", "adsets", "campaigns", "insights_windows"
+    }  # fmt: skip
+    assert all(s.partitions_def is None for s in others)

@@ -448,8 +448,10 @@ SKIP_ONBOARDING = (
 )
 
 
-async def _page_text(url: str, screenshot: Path, wanted: list[str], timeout: float) -> str:
-    async with browser.page(1400, 1000) as tools:
+async def _page_text(
+    url: str, screenshot: Path, wanted: list[str], timeout: float, height: int = 1000
+) -> str:
+    async with browser.page(1400, height) as tools:
         await tools.call("Page.navigate", url=url)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -466,33 +468,58 @@ async def _page_text(url: str, screenshot: Path, wanted: list[str], timeout: flo
         return str(await tools.evaluate("document.body.innerText"))
 
 
+GROUP_GRAPH = "{url}/locations/meta_elt/asset-groups/{group}/lineage"
+
+
 @pytest.mark.orchestration_e2e
 def test_asset_graph_page_renders_in_headless_chromium(orchestra: Orchestra):
+    _wait("the backfill", lambda: _backfill_done(orchestra), orchestra, interval=5)
     out = ROOT / "output"
     out.mkdir(exist_ok=True)
-    graph_shot = out / "dagster-asset-graph.png"
+    # The raw group's asset graph: every raw table, the reports' partition status (filled).
+    raw_shot = out / "dagster-asset-graph-raw.png"
     text = asyncio.run(
         _page_text(
-            f"{orchestra.url}/asset-groups/raw_meta~marts",
-            graph_shot,
-            ["insights_ad", "meta_insights_daily"],
+            GROUP_GRAPH.format(url=orchestra.url, group="raw_meta"),
+            raw_shot,
+            ["insights_ad", "insights_windows", "% filled"],
+            timeout=180,
+            height=2400,  # the whole group: nodes outside the view are not drawn
+        )
+    )
+    for name in ("accounts", "ads", "insights_ad", "insights_adset", "insights_campaign",
+                 "insights_windows"):  # fmt: skip
+        assert re.search(rf"(?m)^{name}$", text), (name, text[:3000])
+    # Each report's insights by day (some filled), the other tables materialized whole.
+    filled = [int(n) for n in re.findall(r"(\d+)% filled", text)]
+    assert len(filled) == len(orchestra.raw_keys) and all(filled), text[:3000]
+    assert text.count("Materialized") >= 5, text[:3000]
+    assert raw_shot.stat().st_size > 20_000
+    # The marts group's graph: the dbt models downstream of the raw tables (long names are
+    # shortened in the middle on the graph's nodes).
+    marts_shot = out / "dagster-asset-graph-marts.png"
+    text = asyncio.run(
+        _page_text(
+            GROUP_GRAPH.format(url=orchestra.url, group="marts"),
+            marts_shot,
+            ["insights_campaign"],
             timeout=180,
         )
     )
-    for name in ("insights_ad", "insights_adset", "insights_campaign", "meta_insights_daily",
-                 "meta_insights_levels"):  # fmt: skip
-        assert name in text, text[:2000]
-    assert graph_shot.stat().st_size > 20_000
-    # The raw asset's partitions: both dimensions and their status.
+    assert re.search(r"meta_ins\S*_daily", text) and re.search(r"meta_ins\S*_levels", text), text
+    assert "insights_ad" in text and "stg_meta_ads__ads" in text, text
+    # The raw asset's partitions: the tenant-accounts and days, and their status (the backfill's
+    # days at least, of every account, materialized).
     partitions_shot = out / "dagster-insights-ad-partitions.png"
     text = asyncio.run(
         _page_text(
             f"{orchestra.url}/assets/meta_ads/insights_ad?view=partitions",
             partitions_shot,
-            ["account", "date"],
+            ["Materialized (", "Missing ("],
             timeout=180,
         )
     )
-    assert "account" in text and "date" in text, text[:2000]
-    assert re.search(r"(?i)materialized|missing|partitions", text), text[:2000]
-    assert any(key in text for key in _account_keys()), text[:2000]
+    assert all(key in text for key in _account_keys()), text[:2000]
+    materialized = re.search(r"Materialized \((\d[\d,]*)\)", text)
+    backfilled = len(_account_keys()) * ((UNTIL - SINCE).days + 1)
+    assert materialized and int(materialized[1].replace(",", "")) >= backfilled, text[:2000]

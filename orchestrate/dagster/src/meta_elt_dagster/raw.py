@@ -1,6 +1,10 @@
-"""The raw tables as Dagster assets, partitioned by tenant-account x day, materialized by
-`meta-elt` (the operator's own backfill and sync: one implementation of extraction, Meltano state
-ids and PostgreSQL locks).
+"""The raw tables as Dagster assets, materialized by `meta-elt` (the operator's own backfill and
+sync: one implementation of extraction, Meltano state ids and PostgreSQL locks).
+
+The insights table of each report is partitioned by tenant-account x day. The other raw tables
+(the dimension snapshots and the synced windows) are not per day: they are unpartitioned assets
+whose materialization each load run reports once. Each partition is an event in Dagster's event
+log, so this keeps a 92-day run at 92 events per report rather than per table.
 
 A run covers a contiguous date range of one account (the backfill policy; the schedule and "sync
 now" request such ranges): `meta-elt backfill --since --until --no-build` for a backfill,
@@ -142,18 +146,29 @@ def run_meta_elt(
     return f"{' '.join(args[:1])} in {seconds:.0f}s: {last}"
 
 
+#: Raw tables that are not the insights of a report (not partitioned by day).
+UNPARTITIONED_TABLES = frozenset({"accounts", "ads", "adsets", "campaigns", "insights_windows"})
+
+
+def _spec(source: str, table: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        dg.AssetKey([source, table]),
+        group_name="raw_meta",
+        description=f"raw_meta.{table}, loaded by meta-elt (tap-facebook → target-postgres)",
+        kinds={"meltano", "postgres"},
+    )
+
+
+def unpartitioned_specs(tables: list[str], source: str) -> list[dg.AssetSpec]:
+    """The raw tables every load run writes whole-account, not per day: reported by meta_raw."""
+    return [_spec(source, t) for t in tables if t in UNPARTITIONED_TABLES]
+
+
 def build_raw_assets(tables: list[str], source: str) -> dg.AssetsDefinition:
-    """One multi-asset over the raw tables of dbt source ``source`` (one meta-elt run loads them
-    all): the insights table of each report, the synced windows and the dimension tables."""
-    specs = [
-        dg.AssetSpec(
-            dg.AssetKey([source, table]),
-            group_name="raw_meta",
-            description=f"raw_meta.{table}, loaded by meta-elt (tap-facebook → target-postgres)",
-            kinds={"meltano", "postgres"},
-        )
-        for table in tables
-    ]
+    """One multi-asset over the insights tables of dbt source ``source``'s reports (one meta-elt
+    run loads them all); it also reports the run's load of the unpartitioned raw tables."""
+    specs = [_spec(source, t) for t in tables if t not in UNPARTITIONED_TABLES]
+    others = unpartitioned_specs(tables, source)
 
     @dg.multi_asset(
         name="meta_raw",
@@ -177,10 +192,13 @@ def build_raw_assets(tables: list[str], source: str) -> dg.AssetsDefinition:
                 concurrency=concurrency,
             )
         ]
+        metadata = {
+            "mode": dg.MetadataValue.text(mode),
+            "meta-elt": dg.MetadataValue.md("\n".join(done)),
+        }
+        for other in others:
+            context.log_event(dg.AssetMaterialization(asset_key=other.key, metadata=metadata))
         for spec in specs:
-            yield dg.MaterializeResult(
-                asset_key=spec.key,
-                metadata={"mode": mode, "meta-elt": dg.MetadataValue.md("\n".join(done))},
-            )
+            yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
 
     return meta_raw
