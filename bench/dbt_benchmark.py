@@ -13,9 +13,9 @@
    numbers plus one new day, at every level, with a new _sdc_batched_at (what target-postgres's
    upsert leaves behind), and a window record for those 29 days.
 4. `dbt build` (incremental) — timed; prints both figures, the ratio and per-model timings. Its
-   data tests read this run's loads and skip what the marts' constraints enforce
-   (`--vars '{meta_test_scope: recent}' --exclude tag:db_enforced`, as a scheduled sync should
-   run them) unless --test-scope all.
+   arguments are those of the scheduled build (`dbt-postgres:build_meta` in
+   transform/transformers.meltano.yml: data tests read this run's loads, no unit tests, nor what
+   the marts' constraints enforce) unless --test-scope all (a plain `dbt build`).
 
 Not a test: run by hand. Connects with the PG* variables; needs `dbt` (--dbt, default: Meltano's
 dbt-postgres venv if installed, else `dbt` on PATH). Drops and recreates only its two schemas.
@@ -26,12 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSFORM = ROOT / "transform"
@@ -250,6 +253,19 @@ def find_dbt(explicit: str | None) -> str:
     return found
 
 
+def scheduled_build_args() -> list[str]:
+    """The arguments of `dbt-postgres:build_meta` (transform/transformers.meltano.yml) after
+    `build`: what `meta-elt sync` and Dagster's marts build run."""
+    config = yaml.safe_load((TRANSFORM / "transformers.meltano.yml").read_text())
+    for utility in config["plugins"]["utilities"]:
+        command = (utility.get("commands") or {}).get("build_meta")
+        if command:
+            args = shlex.split(command["args"] if isinstance(command, dict) else command)
+            assert args[0] == "build", args
+            return args[1:]
+    sys.exit("transform/transformers.meltano.yml: no dbt-postgres command build_meta")
+
+
 def dbt_build(
     dbt: str, env: dict, full_refresh: bool, test_scope: str = "all"
 ) -> tuple[float, dict[str, float]]:
@@ -258,10 +274,9 @@ def dbt_build(
     args += ["--log-path", str(RUN_DIR / "logs")]
     if full_refresh:
         args.append("--full-refresh")
-    if test_scope != "all":  # a scheduled run: tests read this run's loads and skip the
-        # checks the marts' constraints already enforce on every insert
-        args += ["--vars", json.dumps({"meta_test_scope": test_scope})]
-        args += ["--exclude", "tag:db_enforced"]
+    if test_scope != "all":  # the scheduled build itself (Meltano's build_meta command): tests
+        # read this run's loads, no unit tests, nor the checks the marts' constraints enforce
+        args += scheduled_build_args()
     start = time.perf_counter()
     proc = subprocess.run(args, cwd=TRANSFORM, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start

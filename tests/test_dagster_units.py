@@ -79,7 +79,8 @@ def test_the_schedule_and_the_build_come_from_the_project_files(monkeypatch):
     monkeypatch.delenv("META_ELT_DAGSTER_CRON", raising=False)
     assert project.daily_cron(ROOT) == "15 5 * * *"
     build = project.scheduled_build(ROOT)
-    assert "+meta_insights_daily+" in build.select and build.exclude == "tag:db_enforced"
+    assert "+meta_insights_daily+" in build.select
+    assert build.exclude == "tag:db_enforced resource_type:unit_test"
     assert "meta_test_scope" in (build.vars or "")
 
 
