@@ -17,11 +17,18 @@ Two more things make the load safe to read while it runs (dbt builds of other ru
   ``meta_load_lookback_minutes`` covers.
 - ``insights_windows`` is loaded after the insights rows of the same drain, so no reader sees a
   window marked synced before its rows are there.
+- A batch is not loaded while a dbt build of the database runs (the `dbt-build` lock of
+  docs/CONTRACTS.md, taken shared by each batch's transaction): a build reads the raw tables once
+  per model, so rows committed between two models (the daily mart built without them, the
+  levels mart with them) made the marts disagree and the build's reconciliation test fail. A
+  build waits for the batches in flight; a batch waits for the build, then is stamped and loaded
+  (the tap meanwhile keeps extracting, up to the SDK's buffer).
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import operator
 import time
 import typing as t
@@ -50,6 +57,8 @@ from target_postgres_window_state import copy_load
 DEFAULT_CONFIRM_SECONDS = 10.0
 #: Advisory lock key of raw schema/table setup (one per database, shared by every loader).
 SETUP_LOCK = "target-postgres: raw schema and table setup"
+#: The key of the `dbt-build` advisory lock (docs/CONTRACTS.md, "Locks").
+DBT_BUILD_LOCK = int.from_bytes(hashlib.sha256(b"dbt-build").digest()[:8], "big", signed=True)
 #: The tap's record of completed windows: loaded after the rows it vouches for.
 WINDOWS_STREAM = "insights_windows"
 
@@ -153,7 +162,15 @@ class LoadStampedPostgresSink(PostgresSink):
 
     def process_batch(self, context: dict) -> None:
         """Load the batch with COPY and one INSERT ... ON CONFLICT (copy_load.py), stamping
-        ``_sdc_batched_at`` with the time of the load."""
+        ``_sdc_batched_at`` with the time of the load, once no dbt build of the database runs
+        (the transaction holds the `dbt-build` lock shared, so none starts until it ends)."""
+        with self.connector._connect() as connection, connection.begin():
+            connection.execute(
+                sa.text("select pg_advisory_xact_lock_shared(:key)"), {"key": DBT_BUILD_LOCK}
+            )
+            self._load_batch(connection, context)
+
+    def _load_batch(self, connection: sa.Connection, context: dict) -> None:
         loaded_at = datetime.datetime.now(tz=datetime.UTC)
         records = context.get("records") or []
         if self.append_only is False:  # the last version of each key, as target-postgres keeps
@@ -169,33 +186,32 @@ class LoadStampedPostgresSink(PostgresSink):
                 rows = self._row_format.rows(records, {"_sdc_batched_at": loaded_at})
             except copy_load.NotCopyable as reason:
                 self.logger.info("Batch loaded by target-postgres's INSERT: %s", reason)
-        if rows is None:
+        if rows is None:  # target-postgres's own load, on its own connection, under our lock
             for record in records:
                 if "_sdc_batched_at" in record:
                     record["_sdc_batched_at"] = loaded_at.isoformat()
             super().process_batch({**context, "records": records})
             return
-        with self.connector._connect() as connection, connection.begin():
-            table = self.connector.prepare_table(  # as target-postgres: adds new columns
-                full_table_name=self.full_table_name,
-                schema=self.schema,
-                primary_keys=self.key_properties,
-                as_temp_table=False,
-                connection=connection,
-            )
-            cursor = connection.connection.cursor()
-            name = sql.Identifier(*(p for p in (table.schema, table.name) if p))
-            if self._on_conflict is None and self.key_properties:
-                self._on_conflict = copy_load.has_unique_key(cursor, name, self.key_properties)
-            copy_load.load(
-                cursor,
-                name,
-                self.temp_table_name,
-                self._row_format,
-                [] if self.append_only else self.key_properties,
-                rows,
-                bool(self._on_conflict),
-            )
+        table = self.connector.prepare_table(  # as target-postgres: adds new columns
+            full_table_name=self.full_table_name,
+            schema=self.schema,
+            primary_keys=self.key_properties,
+            as_temp_table=False,
+            connection=connection,
+        )
+        cursor = connection.connection.cursor()
+        name = sql.Identifier(*(p for p in (table.schema, table.name) if p))
+        if self._on_conflict is None and self.key_properties:
+            self._on_conflict = copy_load.has_unique_key(cursor, name, self.key_properties)
+        copy_load.load(
+            cursor,
+            name,
+            self.temp_table_name,
+            self._row_format,
+            [] if self.append_only else self.key_properties,
+            rows,
+            bool(self._on_conflict),
+        )
 
 
 class MsgspecSingerReader(SingerReader):

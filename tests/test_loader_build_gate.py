@@ -1,0 +1,83 @@
+"""A dbt build and the loaders of one database take turns: no batch commits while a build runs.
+
+A build reads the raw tables once per model; rows committed between two models left the daily
+mart without them and the levels mart with them, and the build's reconciliation test failed
+(seen in `test_three_backfills_and_a_sync_side_by_side_all_succeed`: a sync's loads landing
+during a backfill's build). Here the `dbt-build` lock (docs/CONTRACTS.md) is held as a build
+holds it, and a loader's batch is seen waiting for it, with nothing committed, until it ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+import uuid
+
+from meta_elt import locks, postgres
+from tests.support import ROOT
+from tests.test_loader_setup_race import LOADER, _first_load
+
+DBT_BUILD = "dbt-build"
+
+
+def _waiting_for(conn, key: int) -> bool:
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    row = conn.execute(
+        "select count(*) from pg_catalog.pg_locks where locktype = 'advisory' and not granted "
+        "and classid = %s and objid = %s and objsubid = 1 and mode = 'ShareLock'",
+        (unsigned >> 32, unsigned & 0xFFFFFFFF),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def test_a_batch_waits_for_the_dbt_build_and_lands_after_it(pg_server: postgres.Server, tmp_path):
+    key = locks.key(DBT_BUILD)
+    # The loader is a program of its own: it computes the same key (docs/CONTRACTS.md).
+    assert key == int.from_bytes(hashlib.sha256(DBT_BUILD.encode()).digest()[:8], "big", signed=True)
+    schema = f"gate_{uuid.uuid4().hex[:10]}"
+    tenant = str(uuid.uuid4())
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {"sqlalchemy_url": "postgresql+psycopg://", "default_target_schema": schema,
+             "load_method": "upsert", "add_record_metadata": True, "state_confirm_seconds": 0}
+        )
+    )  # fmt: skip
+    env = {"PATH": "/usr/bin:/bin", **pg_server.libpq_env(), "TARGET_POSTGRES_LOGLEVEL": "ERROR"}
+    build = pg_server.connect(autocommit=True)
+    watcher = pg_server.connect(autocommit=True)
+    try:
+        build.execute("select pg_advisory_lock(%s)", (key,))  # as meta-elt's build holds it
+        loader = subprocess.Popen(
+            [str(LOADER / "target-postgres-window-state"), "--config", str(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert loader.stdin is not None
+        loader.stdin.write(_first_load(tenant))
+        loader.stdin.close()
+        deadline = time.monotonic() + 120
+        while not _waiting_for(watcher, key):
+            assert loader.poll() is None, loader.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the loader never waited for the build"
+            time.sleep(0.05)
+        tables = watcher.execute(
+            "select count(*) from information_schema.tables where table_schema = %s", (schema,)
+        ).fetchone()
+        if tables and tables[0]:
+            loaded = watcher.execute(f'select count(*) from "{schema}".accounts').fetchone()
+            assert loaded == (0,), "a batch committed while the build held its lock"
+        build.execute("select pg_advisory_unlock(%s)", (key,))
+        assert loader.wait(timeout=120) == 0, loader.stderr.read().decode()[-2000:]
+        rows = watcher.execute(
+            f'select count(*) from "{schema}".accounts where tenant_id::text = %s', (tenant,)
+        ).fetchone()
+        assert rows == (1,)
+    finally:
+        build.close()
+        with watcher:
+            watcher.execute(f'drop schema if exists "{schema}" cascade')
