@@ -22,20 +22,25 @@ from tests.test_loader_setup_race import LOADER, _first_load
 DBT_BUILD = "dbt-build"
 
 
-def _waiting_for(conn, key: int) -> bool:
+def _waiting_for(conn, key: int) -> list[str]:
+    """The application names of the sessions waiting for the lock ``key`` shared."""
     unsigned = key & 0xFFFFFFFFFFFFFFFF
-    row = conn.execute(
-        "select count(*) from pg_catalog.pg_locks where locktype = 'advisory' and not granted "
-        "and classid = %s and objid = %s and objsubid = 1 and mode = 'ShareLock'",
+    rows = conn.execute(
+        "select a.application_name from pg_catalog.pg_locks as l "
+        "join pg_catalog.pg_stat_activity as a on a.pid = l.pid "
+        "where l.locktype = 'advisory' and not l.granted and l.classid = %s and l.objid = %s "
+        "and l.objsubid = 1 and l.mode = 'ShareLock'",
         (unsigned >> 32, unsigned & 0xFFFFFFFF),
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def test_a_batch_waits_for_the_dbt_build_and_lands_after_it(pg_server: postgres.Server, tmp_path):
     key = locks.key(DBT_BUILD)
     # The loader is a program of its own: it computes the same key (docs/CONTRACTS.md).
-    assert key == int.from_bytes(hashlib.sha256(DBT_BUILD.encode()).digest()[:8], "big", signed=True)
+    assert key == int.from_bytes(
+        hashlib.sha256(DBT_BUILD.encode()).digest()[:8], "big", signed=True
+    )
     schema = f"gate_{uuid.uuid4().hex[:10]}"
     tenant = str(uuid.uuid4())
     config = tmp_path / "config.json"
@@ -61,10 +66,12 @@ def test_a_batch_waits_for_the_dbt_build_and_lands_after_it(pg_server: postgres.
         loader.stdin.write(_first_load(tenant))
         loader.stdin.close()
         deadline = time.monotonic() + 120
-        while not _waiting_for(watcher, key):
+        while not (waiting := _waiting_for(watcher, key)):
             assert loader.poll() is None, loader.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the loader never waited for the build"
             time.sleep(0.05)
+        # What a build that waits for a batch names as the holder (meta-elt's locks.holder).
+        assert waiting == ["target-postgres-window-state: loading a batch"]
         tables = watcher.execute(
             "select count(*) from information_schema.tables where table_schema = %s", (schema,)
         ).fetchone()

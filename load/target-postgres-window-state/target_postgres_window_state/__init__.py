@@ -58,6 +58,7 @@ DEFAULT_CONFIRM_SECONDS = 10.0
 #: Advisory lock key of raw schema/table setup (one per database, shared by every loader).
 SETUP_LOCK = "target-postgres: raw schema and table setup"
 #: The key of the `dbt-build` advisory lock (docs/CONTRACTS.md, "Locks").
+APPLICATION = "target-postgres-window-state: loading a batch"
 DBT_BUILD_LOCK = int.from_bytes(hashlib.sha256(b"dbt-build").digest()[:8], "big", signed=True)
 #: The tap's record of completed windows: loaded after the rows it vouches for.
 WINDOWS_STREAM = "insights_windows"
@@ -165,6 +166,8 @@ class LoadStampedPostgresSink(PostgresSink):
         ``_sdc_batched_at`` with the time of the load, once no dbt build of the database runs
         (the transaction holds the `dbt-build` lock shared, so none starts until it ends)."""
         with self.connector._connect() as connection, connection.begin():
+            # A build that waits for this batch names its holder by application_name.
+            connection.execute(sa.text(f"set local application_name = '{APPLICATION}'"))
             connection.execute(
                 sa.text("select pg_advisory_xact_lock_shared(:key)"), {"key": DBT_BUILD_LOCK}
             )
