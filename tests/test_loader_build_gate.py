@@ -16,7 +16,6 @@ import time
 import uuid
 
 from meta_elt import locks, postgres
-from tests.support import ROOT
 from tests.test_loader_setup_race import LOADER, _first_load
 
 DBT_BUILD = "dbt-build"
