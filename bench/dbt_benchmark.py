@@ -6,7 +6,7 @@
    MeltanoLabs target-postgres 0.8.1 writes them (text[]/jsonb[] arrays, timestamp without time
    zone _sdc columns, primary key on the stream key): per account 10 campaigns, 30 adsets and
    100 ads with a row per object and day at each level, monthly insights_windows, dimensions.
-   Everything is stamped with an old load time.
+   Everything is stamped as loaded 30 hours ago.
 2. `dbt build --full-refresh` (models and every test) into its own target schema
    (default analytics_bench) — timed.
 3. Simulates the next daily sync: the last 28 days of every account re-extracted with changed
@@ -103,6 +103,13 @@ def create_tables(cur, schema: str) -> None:
     )
 
 
+#: The tenant of account number ``a`` (two tenants): the insights rows' and the dimensions'.
+TENANT = (
+    "case when a % 2 = 0 then '3f6c1e2a-8b1d-4c5e-9a7f-1b2c3d4e5f60' "
+    "else '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d' end"
+)
+
+
 def ad_rows_sql(
     schema: str, accounts: int, first_day: str, last_day: str, loaded: str, factor: float
 ) -> str:
@@ -110,8 +117,7 @@ def ad_rows_sql(
     return f"""
     insert into {schema}.insights_ad
     select
-        case when a % 2 = 0 then '3f6c1e2a-8b1d-4c5e-9a7f-1b2c3d4e5f60'
-             else '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d' end,
+        {TENANT},
         'act_' || (1000 + a), d::date, 'ad', 'ad', 'impression',
         array['1d_view', '7d_click', '28d_click'], '{{}}'::jsonb,
         'c' || a || '_' || c, 'Kampanj ' || c || ' – Åäö', 's' || a || '_' || s,
@@ -200,7 +206,7 @@ def windows_sql(
         spans = f"select '{first_day}'::date as start_day, '{last_day}'::date as stop_day"
     return f"""
     insert into {schema}.insights_windows
-    select null, 'act_' || (1000 + a), r.report, r.report, w.start_day, w.stop_day,
+    select {TENANT}, 'act_' || (1000 + a), r.report, r.report, w.start_day, w.stop_day,
            0, '{loaded}', '{loaded}', '{loaded}', '{loaded}', null, 1, null, null
     from generate_series(1, {accounts}) as a
     cross join (values ('ad'), ('adset'), ('campaign')) as r (report)
@@ -214,17 +220,17 @@ def dims_sql(schema: str, accounts: int, loaded: str) -> list[str]:
     sdc = f"'{loaded}', '{loaded}', '{loaded}', null, 1, null, null"
     acc = "'act_' || (1000 + a)"
     return [
-        f"""insert into {schema}.accounts select null, {acc}, {acc}, 'Konto ' || a, 'ACTIVE',
+        f"""insert into {schema}.accounts select {TENANT}, {acc}, {acc}, 'Konto ' || a, 'ACTIVE',
             'ACTIVE', null, null, 'SEK', 'Europe/Stockholm', {sdc}
             from generate_series(1, {accounts}) as a""",
-        f"""insert into {schema}.campaigns select null, {acc}, 'c' || a || '_' || c,
+        f"""insert into {schema}.campaigns select {TENANT}, {acc}, 'c' || a || '_' || c,
             'Kampanj ' || c, 'ACTIVE', 'ACTIVE', null, null, {sdc}
             from generate_series(1, {accounts}) as a cross join generate_series(1, 10) as c""",
-        f"""insert into {schema}.adsets select null, {acc}, 's' || a || '_' || s,
+        f"""insert into {schema}.adsets select {TENANT}, {acc}, 's' || a || '_' || s,
             'Annonsgrupp ' || s, 'ACTIVE', 'ACTIVE', null, null,
             'c' || a || '_' || ((s - 1) % 10 + 1), {sdc}
             from generate_series(1, {accounts}) as a cross join generate_series(1, 30) as s""",
-        f"""insert into {schema}.ads select null, {acc}, 'ad' || a || '_' || ad,
+        f"""insert into {schema}.ads select {TENANT}, {acc}, 'ad' || a || '_' || ad,
             'Annons ' || ad, 'ACTIVE', 'ACTIVE', null, null,
             'c' || a || '_' || (((ad - 1) % 30) % 10 + 1), 's' || a || '_' || ((ad - 1) % 30 + 1),
             {sdc}
@@ -334,7 +340,10 @@ def main() -> None:
         first_day = f"{last_day} - {args.days - 1}"
         cur.execute(f"select (date '{last_day}' - {args.days - 1})::text")
         first_day = cur.fetchone()[0]
-        old_load = "2026-01-01 00:00:00"
+        # Loaded a day and a bit ago: before the daily sync, and within the freshness test's
+        # 36 hours (assert_every_account_synced_recently), as a daily job's history is.
+        cur.execute("select (now() - interval '30 hours')::timestamp::text")
+        old_load = cur.fetchone()[0]
         if not args.skip_generate:
             print(
                 f"generating {args.accounts} accounts x {args.days} days x (10 + 30 + 100) "
