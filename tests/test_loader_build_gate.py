@@ -9,14 +9,12 @@ holds it, and a loader's batch is seen waiting for it, with nothing committed, u
 
 from __future__ import annotations
 
-import hashlib
-import json
 import subprocess
 import time
 import uuid
 
 from meta_elt import locks, postgres
-from tests.test_loader_setup_race import LOADER, _first_load
+from tests.test_loader_setup_race import _first_load, loader_command
 
 DBT_BUILD = "dbt-build"
 
@@ -35,27 +33,16 @@ def _waiting_for(conn, key: int) -> list[str]:
 
 
 def test_a_batch_waits_for_the_dbt_build_and_lands_after_it(pg_server: postgres.Server, tmp_path):
-    key = locks.key(DBT_BUILD)
-    # The loader is a program of its own: it computes the same key (docs/CONTRACTS.md).
-    assert key == int.from_bytes(
-        hashlib.sha256(DBT_BUILD.encode()).digest()[:8], "big", signed=True
-    )
+    key = locks.key(DBT_BUILD)  # the loader computes it alike (docs/CONTRACTS.md)
     schema = f"gate_{uuid.uuid4().hex[:10]}"
     tenant = str(uuid.uuid4())
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {"sqlalchemy_url": "postgresql+psycopg://", "default_target_schema": schema,
-             "load_method": "upsert", "add_record_metadata": True, "state_confirm_seconds": 0}
-        )
-    )  # fmt: skip
-    env = {"PATH": "/usr/bin:/bin", **pg_server.libpq_env(), "TARGET_POSTGRES_LOGLEVEL": "ERROR"}
+    command, env = loader_command(pg_server, tmp_path, schema)
     build = pg_server.connect(autocommit=True)
     watcher = pg_server.connect(autocommit=True)
     try:
         build.execute("select pg_advisory_lock(%s)", (key,))  # as meta-elt's build holds it
         loader = subprocess.Popen(
-            [str(LOADER / "target-postgres-window-state"), "--config", str(config)],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

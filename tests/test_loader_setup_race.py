@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -37,11 +38,10 @@ def _first_load(tenant: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-@pytest.mark.parametrize("round_", range(ROUNDS))
-def test_loaders_started_together_into_an_empty_schema_all_succeed(
-    pg_server: postgres.Server, tmp_path, round_
-):
-    schema = f"race_{uuid.uuid4().hex[:10]}"
+def loader_command(
+    pg_server: postgres.Server, tmp_path: Path, schema: str
+) -> tuple[list[str], dict[str, str]]:
+    """The loader's command and environment, loading into ``schema`` of the test database."""
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps(
@@ -50,10 +50,19 @@ def test_loaders_started_together_into_an_empty_schema_all_succeed(
         )
     )  # fmt: skip
     env = {"PATH": "/usr/bin:/bin", **pg_server.libpq_env(), "TARGET_POSTGRES_LOGLEVEL": "ERROR"}
+    return [str(LOADER / "target-postgres-window-state"), "--config", str(config)], env
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_loaders_started_together_into_an_empty_schema_all_succeed(
+    pg_server: postgres.Server, tmp_path, round_
+):
+    schema = f"race_{uuid.uuid4().hex[:10]}"
+    command, env = loader_command(pg_server, tmp_path, schema)
     try:
         loaders = [
             subprocess.Popen(
-                [str(LOADER / "target-postgres-window-state"), "--config", str(config)],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
