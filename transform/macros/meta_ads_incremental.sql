@@ -15,7 +15,7 @@
     date) that is rebuilt goes, so a row the source no longer returns (a restated day, a deleted
     ad) leaves the mart too. The rebuilt account-days are those of the new rows plus the days of
     windows loaded since the high-water mark (a re-synced day may have no rows left at all); the
-    model must rebuild exactly these (meta_ads_synced_days_loaded_after). The key range is then
+    model must rebuild exactly these (meta_ads_account_days_to_rebuild). The key range is then
     `key >= '<yyyymmdd of the earliest rebuilt day>'`. The model runs in one REPEATABLE READ
     transaction (meta_ads_mart_transaction), so the model and this delete see the same windows.
 -#}
@@ -48,7 +48,7 @@
     {%- set rebuilt_days -%}
         select tenant_id, ad_account_id, date from {{ source }}
         union
-        {{ meta_ads_synced_days_loaded_after() }}
+        {{ meta_ads_account_days_to_rebuild() }}
     {%- endset -%}
     {%- set lowest_query -%}
         select to_char(min(rebuilt.date), 'YYYYMMDD') from ({{ rebuilt_days }}) as rebuilt
@@ -83,19 +83,59 @@
 
 
 {#-
-    (tenant_id, ad_account_id, date) of every day of the `insights_windows` of the reports in
-    var('meta_insights_reports') loaded after the mart's high-water mark: account-days a sync
-    re-read, which an incremental run rebuilds whether or not any row is left on them. (A window
-    whose days have no rows stays above the high-water mark, as no row carries its load time,
-    and is re-read by each run until a newer load moves the mark: a few empty days.)
+    (tenant_id, ad_account_id, date) of the account-days an incremental run rebuilds: those with
+    `loads` (a query of tenant_id, ad_account_id, date and _loaded_at: the model's rows loaded
+    after the high-water mark, or none) or with `insights_windows` of the reports in
+    var('meta_insights_reports') loaded after it (days a sync re-read, which are rebuilt whether
+    or not any row is left on them), less the account-days the mart already holds as of their
+    latest load.
+
+    That last condition is what makes var('meta_load_lookback_minutes') cheap: the margin re-reads
+    loads up to that long before the high-water mark, but an account-day is rebuilt again only if
+    one of them is newer than its rows in the mart (a batch committed late, after the build that
+    set the mark). Without it the margin rebuilt everything loaded in the margin every run: the
+    previous sync's days, and after a backfill loaded within the margin, the whole history (the
+    daily incremental build took 124 % of a full build, bench/README.md). A mart row's
+    `_loaded_at` is the latest load of its day's row and windows, and one account's loads are
+    committed in load order (one loader per account at a time), so "the mart holds a load at
+    least as new" means "this load was built". (A window whose days have no rows leaves nothing
+    in the daily mart, so its days are re-read while it is in the margin: a few empty days.)
 -#}
-{% macro meta_ads_synced_days_loaded_after() %}
+{% macro meta_ads_account_days_to_rebuild(loads=none) %}
     select
-        loaded_windows.tenant_id,
-        loaded_windows.ad_account_id,
-        loaded_windows.date
-    from {{ ref('int_meta_ads__synced_days') }} as loaded_windows
-    where loaded_windows._loaded_at > {{ meta_ads_loaded_after() }}
+        loaded.tenant_id,
+        loaded.ad_account_id,
+        loaded.date
+    from (
+        select
+            recent.tenant_id,
+            recent.ad_account_id,
+            recent.date,
+            max(recent._loaded_at) as _loaded_at
+        from (
+            {%- if loads %}
+            {{ loads | indent(12) }}
+            union all
+            {%- endif %}
+            select
+                loaded_windows.tenant_id,
+                loaded_windows.ad_account_id,
+                loaded_windows.date,
+                loaded_windows._loaded_at
+            from {{ ref('int_meta_ads__synced_days') }} as loaded_windows
+            where loaded_windows._loaded_at > {{ meta_ads_loaded_after() }}
+        ) as recent
+        group by 1, 2, 3
+    ) as loaded
+    where not exists (
+        select 1
+        from {{ this }} as built
+        where
+            built.tenant_id = loaded.tenant_id
+            and built.ad_account_id = loaded.ad_account_id
+            and built.date = loaded.date
+            and built._loaded_at >= loaded._loaded_at
+    )
 {% endmacro %}
 
 

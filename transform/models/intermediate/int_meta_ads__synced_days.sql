@@ -5,7 +5,7 @@
     window load per account-day is max(_loaded_at)).
 
     The one home of "the days the tap synced", read by both marts, meta_insights_coverage, the
-    incremental strategy (meta_ads_synced_days_loaded_after) and the covers_synced_days test.
+    incremental strategy (meta_ads_account_days_to_rebuild) and the covers_synced_days test.
     Deliberately not aggregated: a view without GROUP BY lets a consumer's filter on the window
     (`_loaded_at > <high-water mark>`, `date_stop >= <day>`) reach the windows table before the
     windows are expanded into days.

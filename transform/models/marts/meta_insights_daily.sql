@@ -23,6 +23,9 @@
     )
 }}
 
+-- refs of the incremental run only (dbt parses the model as a full refresh):
+-- depends_on: {{ ref('stg_meta_ads__insights') }}
+
 with
 
 -- not materialized: referenced twice, and each reference must keep its filters pushed down
@@ -32,15 +35,19 @@ insights as not materialized (
 
 {% if is_incremental() -%}
 -- account-days with rows or windows loaded since the last run (the strategy deletes the same)
-    changed_days as (
+    {#- the staged rows, not their windows: the same account-days and loads, without expanding
+        and summing each row's actions for every window #}
+    {%- set loaded_rows %}
         select
-            insights.tenant_id,
-            insights.ad_account_id,
-            insights.date
-        from insights
-        where insights._loaded_at > {{ meta_ads_loaded_after() }}
-        union
-        {{ meta_ads_synced_days_loaded_after() | indent(8) }}
+            staged.tenant_id,
+            staged.ad_account_id,
+            staged.date,
+            staged._loaded_at
+        from {{ ref('stg_meta_ads__insights') }} as staged
+        where staged._loaded_at > {{ meta_ads_loaded_after() }}
+    {%- endset %}
+    changed_days as (
+        {{- meta_ads_account_days_to_rebuild(loaded_rows) | indent(4) }}
     ),
 
 {% endif -%}

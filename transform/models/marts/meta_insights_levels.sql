@@ -26,7 +26,7 @@
 }}
 
 -- refs of the incremental run only (dbt parses the model as a full refresh):
--- depends_on: {{ ref('int_meta_ads__insights_by_window') }}, {{ ref('int_meta_ads__synced_days') }}
+-- depends_on: {{ ref('stg_meta_ads__insights') }}, {{ ref('int_meta_ads__synced_days') }}
 {%- set changed_days_only -%}
     -- the range predicate is redundant with the IN, but Postgres can push it to the raw scan
     where
@@ -44,18 +44,20 @@ with
 
 {% if is_incremental() -%}
 -- account-days with rows or windows loaded since the last run (the strategy deletes the same)
-    changed_days as (
+    {#- the staged rows without breakdowns (each has its `default` window here) #}
+    {%- set loaded_rows %}
         select
-            insights.tenant_id,
-            insights.ad_account_id,
-            insights.date
-        from {{ ref('int_meta_ads__insights_by_window') }} as insights
+            staged.tenant_id,
+            staged.ad_account_id,
+            staged.date,
+            staged._loaded_at
+        from {{ ref('stg_meta_ads__insights') }} as staged
         where
-            insights.attribution_window = 'default'
-            and insights.breakdowns = '{}'::jsonb
-            and insights._loaded_at > {{ meta_ads_loaded_after() }}
-        union
-        {{ meta_ads_synced_days_loaded_after() | indent(8) }}
+            staged.breakdowns = '{}'::jsonb
+            and staged._loaded_at > {{ meta_ads_loaded_after() }}
+    {%- endset %}
+    changed_days as (
+        {{- meta_ads_account_days_to_rebuild(loaded_rows) | indent(4) }}
     ),
 
 {% endif -%}
