@@ -5,7 +5,8 @@
     int_meta_ads__insights_by_window, so a window lost on the way is caught wherever it was lost.
     Matched on the mart's grain (report_name is not part of it: two reports may share a grain).
     Returns the missing (row, window) pairs. With var meta_test_scope = recent, only rows loaded
-    in the last var('meta_test_recent_hours') hours are checked.
+    in the last var('meta_test_recent_hours') hours are checked, against the mart's rows of as
+    recent a load.
 -#}
 
 with
@@ -19,8 +20,15 @@ staged as (
     {%- endif %}
 ),
 
+-- A mart row's _loaded_at is at least the load of every staged row of its grain, so the rows of
+-- recent loads are among the mart's recent rows (and one whose row kept an older load is missing)
 daily as (
     select * from {{ ref('meta_insights_daily') }}
+    {%- if var('meta_test_scope', 'all') == 'recent' %}
+        where
+            _loaded_at
+            >= now() - interval '{{ var("meta_test_recent_hours", 24) | int }} hours'
+    {%- endif %}
 ),
 
 expected as (
