@@ -17,18 +17,19 @@ Two more things make the load safe to read while it runs (dbt builds of other ru
   ``meta_load_lookback_minutes`` covers.
 - ``insights_windows`` is loaded after the insights rows of the same drain, so no reader sees a
   window marked synced before its rows are there.
-- A batch is not loaded while a dbt build of the database runs (the `dbt-build` lock of
-  docs/CONTRACTS.md, taken shared by each batch's transaction): a build reads the raw tables once
-  per model, so rows committed between two models (the daily mart built without them, the
-  levels mart with them) made the marts disagree and the build's reconciliation test fail. A
-  build waits for the batches in flight; a batch waits for the build, then is stamped and loaded
+- A drain does not load while a dbt build of the database runs (the `dbt-build` lock of
+  docs/CONTRACTS.md, held shared for the whole drain: build_gate.py): a build reads the raw
+  tables once per model, so rows committed between two models (the daily mart built without
+  them, the levels mart with them) made the marts disagree and the build's reconciliation test
+  fail, and a build between two streams of one drain saw ad sets without their campaigns. A
+  build waits for the drain in flight; a drain waits for the build, then is stamped and loaded
   (the tap meanwhile keeps extracting, up to the SDK's buffer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-import hashlib
 import operator
 import time
 import typing as t
@@ -53,13 +54,11 @@ from target_postgres.sinks import PostgresSink
 from target_postgres.target import TargetPostgres
 
 from target_postgres_window_state import copy_load
+from target_postgres_window_state.build_gate import GATE
 
 DEFAULT_CONFIRM_SECONDS = 10.0
 #: Advisory lock key of raw schema/table setup (one per database, shared by every loader).
 SETUP_LOCK = "target-postgres: raw schema and table setup"
-#: The key of the `dbt-build` advisory lock (docs/CONTRACTS.md, "Locks").
-APPLICATION = "target-postgres-window-state: loading a batch"
-DBT_BUILD_LOCK = int.from_bytes(hashlib.sha256(b"dbt-build").digest()[:8], "big", signed=True)
 #: The tap's record of completed windows: loaded after the rows it vouches for.
 WINDOWS_STREAM = "insights_windows"
 
@@ -164,13 +163,12 @@ class LoadStampedPostgresSink(PostgresSink):
     def process_batch(self, context: dict) -> None:
         """Load the batch with COPY and one INSERT ... ON CONFLICT (copy_load.py), stamping
         ``_sdc_batched_at`` with the time of the load, once no dbt build of the database runs
-        (the transaction holds the `dbt-build` lock shared, so none starts until it ends)."""
-        with self.connector._connect() as connection, connection.begin():
-            # A build that waits for this batch names its holder by application_name.
-            connection.execute(sa.text(f"set local application_name = '{APPLICATION}'"))
-            connection.execute(
-                sa.text("select pg_advisory_xact_lock_shared(:key)"), {"key": DBT_BUILD_LOCK}
-            )
+        (under the `dbt-build` lock held shared: the drain's, build_gate.py)."""
+        with (
+            GATE.held(self.connector._engine),
+            self.connector._connect() as connection,
+            connection.begin(),
+        ):
             self._load_batch(connection, context)
 
     def _load_batch(self, connection: sa.Connection, context: dict) -> None:
@@ -309,13 +307,29 @@ class TargetPostgresWindowState(TargetPostgres):
         super()._process_state_message(message_dict)
         interval = float(self.config.get("state_confirm_seconds", DEFAULT_CONFIRM_SECONDS))
         if changed and time.monotonic() - self._last_confirmed >= interval:
-            self._drain_rows_first()
-            self.drain_all()  # the windows the rows complete, then the latest STATE
+            with self._drain_gate():
+                self._drain_rows_first()
+                self.drain_all()  # the windows the rows complete, then the latest STATE
             self._last_confirmed = time.monotonic()
 
     def process_endofpipe(self) -> None:
-        self._drain_rows_first()
-        super().process_endofpipe()
+        with self._drain_gate():
+            self._drain_rows_first()
+            super().process_endofpipe()
+
+    def _handle_max_record_age(self) -> None:
+        with self._drain_gate():
+            super()._handle_max_record_age()
+
+    def _drain_gate(self) -> t.ContextManager[None]:
+        """The `dbt-build` lock held shared for a whole drain (build_gate.py): a build sees all
+        of a drain's streams or none."""
+        sink = next(iter(self._sinks_active.values()), None)
+        if not isinstance(sink, LoadStampedPostgresSink) or not any(
+            s.current_size for s in self._sinks_active.values()
+        ):
+            return contextlib.nullcontext()
+        return GATE.held(sink.connector._engine)
 
     def _drain_rows_first(self) -> None:
         for sink in list(self._sinks_active.values()):
