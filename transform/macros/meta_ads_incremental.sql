@@ -48,7 +48,7 @@
     {%- set rebuilt_days -%}
         select tenant_id, ad_account_id, date from {{ source }}
         union
-        {{ meta_ads_account_days_to_rebuild() }}
+        {{ meta_ads_account_days_to_rebuild(with_rows=false) }}
     {%- endset -%}
     {%- set lowest_query -%}
         select to_char(min(rebuilt.date), 'YYYYMMDD') from ({{ rebuilt_days }}) as rebuilt
@@ -84,11 +84,13 @@
 
 {#-
     (tenant_id, ad_account_id, date) of the account-days an incremental run rebuilds: those with
-    `loads` (a query of tenant_id, ad_account_id, date and _loaded_at: the model's rows loaded
-    after the high-water mark, or none) or with `insights_windows` of the reports in
-    var('meta_insights_reports') loaded after it (days a sync re-read, which are rebuilt whether
-    or not any row is left on them), less the account-days the mart already holds as of their
-    latest load.
+    staged insights rows loaded after the high-water mark (`with_rows`, those matching
+    `rows_where`; the staged rows, not their windows: the same account-days and loads, without
+    expanding and summing each row's actions per window) or with `insights_windows` of the
+    reports in var('meta_insights_reports') loaded after it (days a sync re-read, which are
+    rebuilt whether or not any row is left on them), less the account-days the mart already
+    holds as of their latest load. The models call it with their rows; the incremental strategy
+    without (it adds the account-days of the model's new rows).
 
     That last condition is what makes var('meta_load_lookback_minutes') cheap: the margin re-reads
     loads up to that long before the high-water mark, but an account-day is rebuilt again only if
@@ -101,7 +103,7 @@
     least as new" means "this load was built". (A window whose days have no rows leaves nothing
     in the daily mart, so its days are re-read while it is in the margin: a few empty days.)
 -#}
-{% macro meta_ads_account_days_to_rebuild(loads=none) %}
+{% macro meta_ads_account_days_to_rebuild(with_rows=true, rows_where='true') %}
     select
         loaded.tenant_id,
         loaded.ad_account_id,
@@ -113,8 +115,16 @@
             recent.date,
             max(recent._loaded_at) as _loaded_at
         from (
-            {%- if loads %}
-            {{ loads | indent(12) }}
+            {%- if with_rows %}
+            select
+                staged.tenant_id,
+                staged.ad_account_id,
+                staged.date,
+                staged._loaded_at
+            from {{ ref('stg_meta_ads__insights') }} as staged
+            where
+                ({{ rows_where }})
+                and staged._loaded_at > {{ meta_ads_loaded_after() }}
             union all
             {%- endif %}
             select

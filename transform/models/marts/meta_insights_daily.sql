@@ -35,19 +35,8 @@ insights as not materialized (
 
 {% if is_incremental() -%}
 -- account-days with rows or windows loaded since the last run (the strategy deletes the same)
-    {#- the staged rows, not their windows: the same account-days and loads, without expanding
-        and summing each row's actions for every window #}
-    {%- set loaded_rows %}
-        select
-            staged.tenant_id,
-            staged.ad_account_id,
-            staged.date,
-            staged._loaded_at
-        from {{ ref('stg_meta_ads__insights') }} as staged
-        where staged._loaded_at > {{ meta_ads_loaded_after() }}
-    {%- endset %}
     changed_days as (
-        {{- meta_ads_account_days_to_rebuild(loaded_rows) | indent(4) }}
+        {{- meta_ads_account_days_to_rebuild() | indent(4) }}
     ),
 
 {% endif -%}

@@ -44,20 +44,10 @@ with
 
 {% if is_incremental() -%}
 -- account-days with rows or windows loaded since the last run (the strategy deletes the same)
-    {#- the staged rows without breakdowns (each has its `default` window here) #}
-    {%- set loaded_rows %}
-        select
-            staged.tenant_id,
-            staged.ad_account_id,
-            staged.date,
-            staged._loaded_at
-        from {{ ref('stg_meta_ads__insights') }} as staged
-        where
-            staged.breakdowns = '{}'::jsonb
-            and staged._loaded_at > {{ meta_ads_loaded_after() }}
-    {%- endset %}
+    -- rows without breakdowns (each has its `default` window here)
     changed_days as (
-        {{- meta_ads_account_days_to_rebuild(loaded_rows) | indent(4) }}
+        {{- meta_ads_account_days_to_rebuild(rows_where="staged.breakdowns = '{}'::jsonb")
+            | indent(4) }}
     ),
 
 {% endif -%}
