@@ -9,9 +9,11 @@ holds it, and a loader's batch is seen waiting for it, with nothing committed, u
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 from meta_elt import locks, postgres
 from tests.test_loader_setup_race import _first_load, loader_command
@@ -74,3 +76,54 @@ def test_a_batch_waits_for_the_dbt_build_and_lands_after_it(pg_server: postgres.
         build.close()
         with watcher:
             watcher.execute(f'drop schema if exists "{schema}" cascade')
+
+
+#: Runs the loader in its own virtualenv with every batch followed by a probe: could a dbt build
+#: take its lock now? Written as JSON lines to the file named by PROBES.
+PROBING_LOADER = """
+import json, os, psycopg
+import target_postgres_window_state as loader
+from target_postgres_window_state.build_gate import DBT_BUILD_LOCK
+
+probe = psycopg.connect(autocommit=True)
+load = loader.LoadStampedPostgresSink.process_batch
+
+def process_batch(self, context):
+    load(self, context)  # committed when it returns
+    started = probe.execute("select pg_try_advisory_lock(%s)", (DBT_BUILD_LOCK,)).fetchone()[0]
+    if started:
+        probe.execute("select pg_advisory_unlock(%s)", (DBT_BUILD_LOCK,))
+    with open(os.environ["PROBES"], "a") as out:
+        out.write(json.dumps({"stream": self.stream_name, "build_could_start": started}) + "\\n")
+
+loader.LoadStampedPostgresSink.process_batch = process_batch
+loader.TargetPostgresWindowState.cli()
+"""
+
+
+def test_a_build_sees_all_of_a_drains_streams_or_none(pg_server: postgres.Server, tmp_path):
+    """One drain loads each stream in a transaction of its own. A lock per transaction let a
+    build that asked between two of them start, and see ad sets without their campaigns (the
+    side-by-side e2e test's `relationships_within_tenant` failure); held for the whole drain,
+    the build waits until the drain ends. Probed after each committed batch of one drain."""
+    schema = f"gate_{uuid.uuid4().hex[:10]}"
+    command, env = loader_command(pg_server, tmp_path, schema)
+    probes = tmp_path / "probes.jsonl"
+    env = {**env, "PROBES": str(probes)}
+    python = str(Path(command[0]).parent / "python")
+    try:
+        done = subprocess.run(
+            [python, "-c", PROBING_LOADER, *command[1:]],
+            input=_first_load(str(uuid.uuid4())),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        batches = [json.loads(line) for line in probes.read_text().splitlines()]
+        assert len({b["stream"] for b in batches}) >= 2, batches  # one drain, several streams
+        assert not [b for b in batches if b["build_could_start"]], batches
+    finally:
+        with pg_server.connect(autocommit=True) as conn:
+            conn.execute(f'drop schema if exists "{schema}" cascade')
