@@ -53,7 +53,7 @@ from singer_sdk.mapper import SameRecordTransform
 from target_postgres.sinks import PostgresSink
 from target_postgres.target import TargetPostgres
 
-from target_postgres_window_state import copy_load
+from target_postgres_window_state import copy_load, read_ahead
 from target_postgres_window_state.build_gate import GATE
 
 DEFAULT_CONFIRM_SECONDS = 10.0
@@ -220,6 +220,12 @@ class MsgspecSingerReader(SingerReader):
     at twice the speed; a line msgspec refuses (NaN, a lone surrogate) goes to the SDK's own."""
 
     _decoder = msgspec.json.Decoder(float_hook=Decimal)
+
+    def process_lines(self, file_input: t.IO[str] | None, callbacks: dict) -> t.Counter[str]:
+        """The SDK's loop over the lines, read ahead by a thread (read_ahead.py): the tap keeps
+        writing while a drain loads."""
+        source = file_input or self.default_input
+        return super().process_lines(read_ahead.lines(source), callbacks)  # type: ignore[arg-type]
 
     def deserialize_json(self, line: str) -> dict:
         try:
