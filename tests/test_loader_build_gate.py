@@ -13,7 +13,10 @@ import json
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from meta_elt import locks, postgres
 from tests.support import FIXTURES
@@ -35,7 +38,20 @@ def _waiting_for(conn, key: int) -> list[str]:
     return [r[0] for r in rows]
 
 
-def test_a_batch_waits_for_the_dbt_build_and_lands_after_it(pg_server: postgres.Server, tmp_path):
+@pytest.fixture
+def own_database(pg_server: postgres.Server) -> Iterator[postgres.Server]:
+    """A database of the test's own: advisory locks are per database, and the loaders of tests
+    running beside this one take the same `dbt-build` lock in the shared test database (one was
+    seen as the waiting loader, and would fail the probe of the second test)."""
+    server = postgres.with_database(pg_server, f"gate_{uuid.uuid4().hex[:10]}")
+    yield server
+    postgres.drop_database(server)
+
+
+def test_a_batch_waits_for_the_dbt_build_and_lands_after_it(
+    own_database: postgres.Server, tmp_path
+):
+    pg_server = own_database
     key = locks.key(DBT_BUILD)  # the loader computes it alike (docs/CONTRACTS.md)
     schema = f"gate_{uuid.uuid4().hex[:10]}"
     tenant = str(uuid.uuid4())
@@ -123,11 +139,12 @@ def _whole_fixture(tenant: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_a_build_sees_all_of_a_drains_streams_or_none(pg_server: postgres.Server, tmp_path):
+def test_a_build_sees_all_of_a_drains_streams_or_none(own_database: postgres.Server, tmp_path):
     """One drain loads each stream in a transaction of its own. A lock per transaction let a
     build that asked between two of them start, and see ad sets without their campaigns (the
     side-by-side e2e test's `relationships_within_tenant` failure); held for the whole drain,
     the build waits until the drain ends. Probed after each committed batch of one drain."""
+    pg_server = own_database
     schema = f"gate_{uuid.uuid4().hex[:10]}"
     command, env = loader_command(pg_server, tmp_path, schema)
     probes = tmp_path / "probes.jsonl"

@@ -29,10 +29,14 @@ Two more things make the load safe to read while it runs (dbt builds of other ru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
+import functools
+import gc
 import operator
 import time
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from functools import cached_property
 
@@ -156,23 +160,21 @@ class LoadStampedPostgresSink(PostgresSink):
 
     @cached_property
     def _row_format(self) -> copy_load.RowFormat:
-        return copy_load.RowFormat(self.column_representation(self.schema))
+        columns = self.column_representation(self.schema)
+        return copy_load.RowFormat(columns, stamp="_sdc_batched_at")
 
     _on_conflict: bool | None = None
 
     def process_batch(self, context: dict) -> None:
-        """Load the batch with COPY and one INSERT ... ON CONFLICT (copy_load.py), stamping
-        ``_sdc_batched_at`` with the time of the load, once no dbt build of the database runs
-        (under the `dbt-build` lock held shared: the drain's, build_gate.py)."""
-        with (
-            GATE.held(self.connector._engine),
-            self.connector._connect() as connection,
-            connection.begin(),
-        ):
-            self._load_batch(connection, context)
+        self.batch_load(context).run()
 
-    def _load_batch(self, connection: sa.Connection, context: dict) -> None:
-        loaded_at = datetime.datetime.now(tz=datetime.UTC)
+    def batch_load(self, context: dict) -> BatchLoad:
+        """The batch made ready to load on this thread (where its records live), and its load.
+
+        The load waits for any dbt build of the database (under the `dbt-build` lock held
+        shared: the drain's, build_gate.py), then stamps ``_sdc_batched_at`` with the time of
+        the load and loads with COPY and one INSERT ... ON CONFLICT (copy_load.py). A batch
+        copy_load cannot format takes target-postgres's own load."""
         records = context.get("records") or []
         if self.append_only is False:  # the last version of each key, as target-postgres keeps
             key = operator.itemgetter(*self.key_properties)
@@ -181,38 +183,62 @@ class LoadStampedPostgresSink(PostgresSink):
             records = [
                 {k: self.sanitize_null_text_characters(v) for k, v in r.items()} for r in records
             ]
-        rows = None
         if self._row_format.copyable:
             try:
-                rows = self._row_format.rows(records, {"_sdc_batched_at": loaded_at})
+                rows = self._row_format.rows(records)
             except copy_load.NotCopyable as reason:
                 self.logger.info("Batch loaded by target-postgres's INSERT: %s", reason)
-        if rows is None:  # target-postgres's own load, on its own connection, under our lock
+            else:
+                return BatchLoad(functools.partial(self._copy_load, rows), off_thread=True)
+        load = functools.partial(self._load_as_target_postgres, context, records)
+        return BatchLoad(load, off_thread=False)
+
+    def _copy_load(self, rows: list[list[t.Any]]) -> None:
+        with (
+            GATE.held(self.connector._engine),
+            self.connector._connect() as connection,
+            connection.begin(),
+        ):
+            loaded_at = datetime.datetime.now(tz=datetime.UTC)  # once no build runs
+            table = self.connector.prepare_table(  # as target-postgres: adds new columns
+                full_table_name=self.full_table_name,
+                schema=self.schema,
+                primary_keys=self.key_properties,
+                as_temp_table=False,
+                connection=connection,
+            )
+            cursor = connection.connection.cursor()
+            name = sql.Identifier(*(p for p in (table.schema, table.name) if p))
+            if self._on_conflict is None and self.key_properties:
+                self._on_conflict = copy_load.has_unique_key(cursor, name, self.key_properties)
+            copy_load.load(
+                cursor,
+                name,
+                self.temp_table_name,
+                self._row_format,
+                [] if self.append_only else self.key_properties,
+                rows,
+                bool(self._on_conflict),
+                loaded_at,
+            )
+
+    def _load_as_target_postgres(self, context: dict, records: list[dict]) -> None:
+        """target-postgres's own load, on its own connection, under our lock."""
+        with GATE.held(self.connector._engine):
+            loaded_at = datetime.datetime.now(tz=datetime.UTC).isoformat()
             for record in records:
                 if "_sdc_batched_at" in record:
-                    record["_sdc_batched_at"] = loaded_at.isoformat()
+                    record["_sdc_batched_at"] = loaded_at
             super().process_batch({**context, "records": records})
-            return
-        table = self.connector.prepare_table(  # as target-postgres: adds new columns
-            full_table_name=self.full_table_name,
-            schema=self.schema,
-            primary_keys=self.key_properties,
-            as_temp_table=False,
-            connection=connection,
-        )
-        cursor = connection.connection.cursor()
-        name = sql.Identifier(*(p for p in (table.schema, table.name) if p))
-        if self._on_conflict is None and self.key_properties:
-            self._on_conflict = copy_load.has_unique_key(cursor, name, self.key_properties)
-        copy_load.load(
-            cursor,
-            name,
-            self.temp_table_name,
-            self._row_format,
-            [] if self.append_only else self.key_properties,
-            rows,
-            bool(self._on_conflict),
-        )
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchLoad:
+    """A batch's load: ``run`` loads it; ``off_thread``: it touches only its own rows and the
+    database, so it may run on another thread while the sink fills again."""
+
+    run: t.Callable[[], None]
+    off_thread: bool
 
 
 class MsgspecSingerReader(SingerReader):
@@ -223,8 +249,15 @@ class MsgspecSingerReader(SingerReader):
 
     def process_lines(self, file_input: t.IO[str] | None, callbacks: dict) -> t.Counter[str]:
         """The SDK's loop over the lines, read ahead by a thread (read_ahead.py): the tap keeps
-        writing while a drain loads."""
+        writing while a drain loads.
+
+        Python's cycle collector runs every 700 new containers and walks all the young ones:
+        with a batch of decoded records alive (ten thousand rows, a dozen dicts and lists each,
+        none in a cycle) it cost a third of the decoding. It runs less often here (every 50,000),
+        and what was loaded before the first line (modules, the SDK) is left out of it."""
         source = file_input or self.default_input
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         return super().process_lines(read_ahead.lines(source), callbacks)  # type: ignore[arg-type]
 
     def deserialize_json(self, line: str) -> dict:
@@ -264,6 +297,7 @@ class TargetPostgresWindowState(TargetPostgres):
         return {}
 
     def _process_schema_message(self, message_dict: dict) -> None:
+        self._await_loading()  # a new sink's setup runs DDL: not beside a load
         super()._process_schema_message(message_dict)
         stream = message_dict["stream"]
         maps = self.mapper.stream_maps.get(stream, [])
@@ -292,6 +326,7 @@ class TargetPostgresWindowState(TargetPostgres):
         sink through the same sink methods in the same order; any other takes the SDK's path."""
         sink = self._plain_sinks.get(message_dict.get("stream"))  # type: ignore[arg-type]
         if sink is None or "record" not in message_dict:
+            self._await_loading()  # the SDK's path drains a full sink on this thread
             super()._process_record_message(message_dict)
             return
         record = message_dict["record"]
@@ -305,20 +340,63 @@ class TargetPostgresWindowState(TargetPostgres):
         sink.record_counter_metric.increment()
         if sink.is_full:
             self.logger.info("Target sink for '%s' is full. Draining...", sink.stream_name)
-            self.drain_one(sink)
+            self._drain_full(sink)
         self._handle_max_record_age()
+
+    _loading: Future | None = None
+
+    @cached_property
+    def _loader(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
+
+    def _drain_full(self, sink: LoadStampedPostgresSink) -> None:
+        """A full sink's batch, loaded on the loader thread while this one reads on.
+
+        Loading a batch is mostly waiting on PostgreSQL (COPY, the merge): done here, the
+        reading stops meanwhile. One load runs at a time, in the order drained (a stream's
+        batches, the windows after the rows); the next drain, STATE, SCHEMA or the end of
+        input first waits for it, and raises its error: no STATE is confirmed before the rows
+        it vouches for are committed. Memory: one batch loading, one filling."""
+        self._await_loading()
+        context = sink.start_drain()
+        load = sink.batch_load(context)
+        if load.off_thread:
+            self._loading = self._loader.submit(load.run)
+        else:
+            load.run()
+        sink.mark_drained()
+
+    def _await_loading(self) -> None:
+        """Wait for the load on the loader thread, if any; its error is raised here."""
+        loading, self._loading = self._loading, None
+        if loading is not None:
+            loading.result()
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        self._await_loading()
+        super()._process_activate_version_message(message_dict)
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        self._await_loading()
+        super()._process_batch_message(message_dict)
+
+    def _write_state_message(self, state: dict) -> None:
+        self._await_loading()  # a STATE only once the rows before it are committed
+        super()._write_state_message(state)
 
     def _process_state_message(self, message_dict: dict) -> None:
         changed = message_dict.get("value") != self._latest_state
         super()._process_state_message(message_dict)
         interval = float(self.config.get("state_confirm_seconds", DEFAULT_CONFIRM_SECONDS))
         if changed and time.monotonic() - self._last_confirmed >= interval:
+            self._await_loading()
             with self._drain_gate():
                 self._drain_rows_first()
                 self.drain_all()  # the windows the rows complete, then the latest STATE
             self._last_confirmed = time.monotonic()
 
     def process_endofpipe(self) -> None:
+        self._await_loading()
         with self._drain_gate():
             self._drain_rows_first()
             super().process_endofpipe()
@@ -327,6 +405,7 @@ class TargetPostgresWindowState(TargetPostgres):
         # Every whole drain (a changed STATE, the end of input, the SDK's record age) goes
         # through here. Not `_handle_max_record_age`: it runs after every record, and taking the
         # gate there cost a connection and three statements per record (4,400 rows/s).
+        self._await_loading()
         with self._drain_gate():
             super().drain_all(is_endofpipe=is_endofpipe)
 

@@ -9,7 +9,10 @@ columns (`2024-10-21T01:00:00-04:00` lands as 01:00, not 05:00 UTC), so it is no
 
 Here each value is made COPY-ready the way those processors would make it (jsonb as JSON text,
 arrays as array literals, aware timestamps in UTC, as a UTC session stores them), psycopg's C code
-writes the rows, and the merge is one INSERT ... ON CONFLICT on the table's key. Raw tables, their
+writes the rows (on a thread of its own, psycopg's QueuedLibpqWriter, so PostgreSQL parses one
+block while the next is formatted), and the merge is one INSERT ... ON CONFLICT on the table's
+key; the load's time stamp (``_sdc_batched_at``) is a parameter of that INSERT, not a value sent
+with every row. Raw tables, their
 columns, types and keys stay target-postgres's own (the sink's setup creates them); this replaces
 only the loading of rows. docs/DECISIONLOG.md says why; tests/test_loader_copy.py loads the same
 messages through both and compares the tables.
@@ -17,12 +20,14 @@ messages through both and compares the tables.
 
 from __future__ import annotations
 
+import datetime as dt
 import operator
 import typing as t
 
 import msgspec
 import sqlalchemy as sa
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 from target_postgres.connector import NOTYPE
 
 _JSON = msgspec.json.Encoder(decimal_format="number")  # JSON floats arrive as Decimal
@@ -99,13 +104,17 @@ class RowFormat:
     """The columns of a stream and how each value is made COPY-ready, from the column types
     target-postgres derives from the stream's schema."""
 
-    def __init__(self, columns: list[sa.Column]) -> None:
+    def __init__(self, columns: list[sa.Column], stamp: str | None = None) -> None:
         self.names = [column.name for column in columns]
+        #: The column stamped with the time of the load, in the INSERT (not sent per row).
+        self.stamp = stamp if stamp in self.names else None
+        #: The columns sent by COPY, in order: all but the stamp.
+        self.copied = [name for name in self.names if name != self.stamp]
         self.temp_types: dict[str, str] = {}
         self._convert: list[tuple[int, Converter]] = []  # applied to non-null values
         self._json: list[int] = []  # JSON text of every value, null included
         self.copyable = True
-        for index, column in enumerate(columns):
+        for index, column in enumerate(c for c in columns if c.name != self.stamp):
             kind = column.type
             cast = next((name for types, name in _CAST_IN_TEMP if isinstance(kind, types)), None)
             if cast:
@@ -122,10 +131,9 @@ class RowFormat:
                 # arrays of other types, bytea, vectors: target-postgres's way
                 self.copyable = False
 
-    def rows(self, records: t.Iterable[dict], constants: dict[str, t.Any]) -> list[list[t.Any]]:
-        """COPY rows of ``records``, with ``constants`` as the value of those columns."""
-        names, convert, json_columns = self.names, self._convert, self._json
-        fixed = [(names.index(name), value) for name, value in constants.items() if name in names]
+    def rows(self, records: t.Iterable[dict]) -> list[list[t.Any]]:
+        """COPY rows of ``records`` (the columns of ``copied``)."""
+        names, convert, json_columns = self.copied, self._convert, self._json
         every = operator.itemgetter(*names) if len(names) > 1 else None
         rows = []
         for record in records:
@@ -138,8 +146,6 @@ class RowFormat:
                     row[index] = converter(row[index])
             for index in json_columns:
                 row[index] = _json(row[index])
-            for index, value in fixed:
-                row[index] = value
             rows.append(row)
         return rows
 
@@ -168,10 +174,12 @@ def load(
     keys: t.Sequence[str],
     rows: list[list[t.Any]],
     on_conflict: bool,
+    stamped_at: dt.datetime | None = None,
 ) -> None:
     """Upsert ``rows`` (unique on ``keys``) into ``table``, or append them when there are no
     keys. ``on_conflict``: the table has a unique index on ``keys``; without one, the rows that
-    match on ``keys`` are updated and the others inserted, as target-postgres does."""
+    match on ``keys`` are updated and the others inserted, as target-postgres does. The format's
+    ``stamp`` column of every row is ``stamped_at``."""
     names = row_format.names
     cols = sql.SQL(", ").join(map(sql.Identifier, names))
     temp = sql.Identifier(temp_name)
@@ -181,19 +189,30 @@ def load(
         else sql.Identifier(n)
         for n in names
     )
+
+    def source(name: str) -> sql.Composable:  # a column's new value
+        if name == row_format.stamp:
+            return sql.Placeholder("stamped_at")
+        return sql.SQL("s.{}").format(sql.Identifier(name))
+
+    params = {"stamped_at": stamped_at} if row_format.stamp else None
     cursor.execute("set local time zone 'UTC'")
     cursor.execute(
         sql.SQL("create temp table {} on commit drop as select {} from {} with no data").format(
             temp, temp_columns, table
         )
     )
-    with cursor.copy(sql.SQL("copy {} ({}) from stdin").format(temp, cols)) as copy:
+    copied = sql.SQL(", ").join(map(sql.Identifier, row_format.copied))
+    statement = sql.SQL("copy {} ({}) from stdin").format(temp, copied)
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         for row in rows:
             copy.write_row(row)
-    insert = sql.SQL("insert into {} ({}) select {} from {} as s").format(table, cols, cols, temp)
+    insert = sql.SQL("insert into {} ({}) select {} from {} as s").format(
+        table, cols, sql.SQL(", ").join(map(source, names)), temp
+    )
     values = [name for name in names if name not in keys]
     if not keys:
-        cursor.execute(insert)
+        cursor.execute(insert, params)
     elif on_conflict:
         merge = sql.SQL(", ").join(
             sql.SQL("{0} = excluded.{0}").format(sql.Identifier(v)) for v in values
@@ -203,7 +222,8 @@ def load(
                 insert,
                 sql.SQL(", ").join(map(sql.Identifier, keys)),
                 sql.SQL("do update set {}").format(merge) if values else sql.SQL("do nothing"),
-            )
+            ),
+            params,
         )
     else:
         match = sql.SQL(" and ").join(
@@ -211,15 +231,17 @@ def load(
         )
         if values:
             update = sql.SQL(", ").join(
-                sql.SQL("{0} = s.{0}").format(sql.Identifier(v)) for v in values
+                sql.SQL("{} = {}").format(sql.Identifier(v), source(v)) for v in values
             )
             cursor.execute(
                 sql.SQL("update {} as t set {} from {} as s where {}").format(
                     table, update, temp, match
-                )
+                ),
+                params,
             )
         cursor.execute(
             sql.SQL("{} where not exists (select from {} as t where {})").format(
                 insert, table, match
-            )
+            ),
+            params,
         )
