@@ -8,7 +8,10 @@ bench/tap_benchmark.py (chunk_months=1, max_concurrent_jobs=4, poll_interval=1).
 1. tap alone: the tap's stdout goes to a file (kept as the Singer stream for step 3);
 2. tap | target: the tap piped into the loader, as Meltano runs them, into a fresh schema;
 3. target alone: the loader reads the stream of step 1 from the file, pinned to one core, into a
-   fresh schema: its rows/s on one core (rows / wall) and per CPU-second.
+   fresh schema: its rows/s on one core (rows / wall) and per CPU-second;
+4. yardstick: the same stream parsed (msgspec) and each record COPYed as one jsonb value into a
+   temp table, on the same core: the floor a Python loader works against (the issue put it at
+   about 50,000 rows/s on its machine), so figures from machines of different speeds compare.
 
 Printed per run: wall and CPU seconds (user + sys, from the kernel's accounting of each process),
 records (rows), and for step 2 how long the loader ran on after the tap ended; then min and median
@@ -68,6 +71,19 @@ def psql(statement: str) -> None:
 # ~650 modules (about 2 CPU-s for the loader). Measure the processes as a user's machine runs
 # them, with their bytecode written on the first start.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+#: Step 4, in the loader's Python (msgspec and psycopg are there): every RECORD as one jsonb value.
+YARDSTICK = """
+import sys, msgspec, psycopg
+decode, encode = msgspec.json.Decoder().decode, msgspec.json.Encoder().encode
+with psycopg.connect() as conn:
+    conn.execute("create temp table yardstick (stream text, record jsonb)")
+    with conn.cursor().copy("copy yardstick from stdin") as copy:
+        for line in sys.stdin.buffer:
+            message = decode(line)
+            if message["type"] == "RECORD":
+                copy.write_row((message["stream"], encode(message["record"]).decode()))
+"""
 
 
 class Bench:
@@ -177,6 +193,22 @@ class Bench:
             "rows_per_cpu_second": round(rows / cpu),
         }
 
+    def yardstick(self, stream: Path, rows: int) -> dict:
+        started = time.monotonic()
+        with stream.open("rb") as source:
+            step = subprocess.Popen(
+                [str(LOADER / "python"), "-c", YARDSTICK],
+                stdin=source,
+                stderr=subprocess.PIPE,
+                preexec_fn=lambda: os.sched_setaffinity(0, {self.args.cpu}),
+            )
+            ended, usage = reap(step)
+        assert step.stderr is not None
+        if step.returncode != 0:
+            raise SystemExit(f"yardstick failed: {step.stderr.read().decode()[-2000:]}")
+        wall, cpu = ended - started, cpu_seconds(usage)
+        return {"wall": round(wall, 2), "cpu": cpu, "rows_per_second": round(rows / wall)}
+
     def close(self) -> None:
         self.sandbox.close()
         for schema in self.schemas:
@@ -230,6 +262,7 @@ def main() -> None:
                 run["rows"] = sum(rows.values())
                 run["tap_to_target"] = bench.tap_to_target()
                 run["target_alone"] = bench.target_alone(stream, run["rows"])
+                run["yardstick"] = bench.yardstick(stream, run["rows"])
                 run["load_after"] = os.getloadavg()[0]
                 runs.append(run)
                 print(json.dumps(run), flush=True)
@@ -245,6 +278,10 @@ def main() -> None:
     print(f"  target CPU (piped)    {summary(runs, 'tap_to_target', 'target_cpu')} s")
     print(f"  target alone rows/s   {summary(runs, 'target_alone', 'rows_per_second')}")
     print(f"  target rows/CPU-s     {summary(runs, 'target_alone', 'rows_per_cpu_second')}")
+    print(f"  yardstick rows/s      {summary(runs, 'yardstick', 'rows_per_second')}")
+    shares = [r["target_alone"]["rows_per_second"] / r["yardstick"]["rows_per_second"]
+              for r in runs]  # fmt: skip
+    print(f"  target / yardstick    median {statistics.median(shares):.2f}")
     loads = [r["load_before"] for r in runs] + [r["load_after"] for r in runs]
     print(f"  load average (1 min)  {min(loads):.1f} to {max(loads):.1f}")
 
