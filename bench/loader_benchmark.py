@@ -170,22 +170,27 @@ class Bench:
             "target_cpu": cpu_seconds(target_usage),
         }
 
-    def target_alone(self, stream: Path, rows: int) -> dict:
+    def pinned(self, what: str, command: list[str], stream: Path, **popen) -> tuple[float, float]:
+        """Wall and CPU seconds of ``command`` reading ``stream``, pinned to one core."""
         started = time.monotonic()
         with stream.open("rb") as source:
-            target = subprocess.Popen(
-                self.target_cmd(),
+            step = subprocess.Popen(
+                command,
                 stdin=source,
-                stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                env=self.target_env(),
                 preexec_fn=lambda: os.sched_setaffinity(0, {self.args.cpu}),
+                **popen,
             )
-            ended, usage = reap(target)
-        assert target.stderr is not None
-        if target.returncode != 0:
-            raise SystemExit(f"target failed: {target.stderr.read().decode()[-2000:]}")
-        wall, cpu = ended - started, cpu_seconds(usage)
+            ended, usage = reap(step)
+        assert step.stderr is not None
+        if step.returncode != 0:
+            raise SystemExit(f"{what} failed: {step.stderr.read().decode()[-2000:]}")
+        return ended - started, cpu_seconds(usage)
+
+    def target_alone(self, stream: Path, rows: int) -> dict:
+        wall, cpu = self.pinned(
+            "target", self.target_cmd(), stream, stdout=subprocess.DEVNULL, env=self.target_env()
+        )
         return {
             "wall": round(wall, 2),
             "target_cpu": cpu,
@@ -194,19 +199,7 @@ class Bench:
         }
 
     def yardstick(self, stream: Path, rows: int) -> dict:
-        started = time.monotonic()
-        with stream.open("rb") as source:
-            step = subprocess.Popen(
-                [str(LOADER / "python"), "-c", YARDSTICK],
-                stdin=source,
-                stderr=subprocess.PIPE,
-                preexec_fn=lambda: os.sched_setaffinity(0, {self.args.cpu}),
-            )
-            ended, usage = reap(step)
-        assert step.stderr is not None
-        if step.returncode != 0:
-            raise SystemExit(f"yardstick failed: {step.stderr.read().decode()[-2000:]}")
-        wall, cpu = ended - started, cpu_seconds(usage)
+        wall, cpu = self.pinned("yardstick", [str(LOADER / "python"), "-c", YARDSTICK], stream)
         return {"wall": round(wall, 2), "cpu": cpu, "rows_per_second": round(rows / wall)}
 
     def close(self) -> None:
