@@ -23,7 +23,12 @@ Two more things make the load safe to read while it runs (dbt builds of other ru
   them, the levels mart with them) made the marts disagree and the build's reconciliation test
   fail, and a build between two streams of one drain saw ad sets without their campaigns. A
   build waits for the drain in flight; a drain waits for the build, then is stamped and loaded
-  (the tap meanwhile keeps extracting, up to the SDK's buffer).
+  (the tap meanwhile keeps extracting, up to the read-ahead buffer).
+
+And so that it never holds the tap back (bench/README.md, the loader benchmark): a thread reads
+the input ahead of the loading (read_ahead.py); a full batch loads on a loader thread while the
+next one is read (``_drain_full``: one at a time, and every STATE waits for it); batches load
+with COPY and one merge (copy_load.py).
 """
 
 from __future__ import annotations
