@@ -12,10 +12,9 @@ arrays as array literals, aware timestamps in UTC, as a UTC session stores them)
 writes the rows (on a thread of its own, psycopg's QueuedLibpqWriter, so PostgreSQL parses one
 block while the next is formatted), and the merge is one INSERT ... ON CONFLICT on the table's
 key; the load's time stamp (``_sdc_batched_at``) is a parameter of that INSERT, not a value sent
-with every row. Raw tables, their
-columns, types and keys stay target-postgres's own (the sink's setup creates them); this replaces
-only the loading of rows. docs/DECISIONLOG.md says why; tests/test_loader_copy.py loads the same
-messages through both and compares the tables.
+with every row. Raw tables, their columns, types and keys stay target-postgres's own (the sink's
+setup creates them); this replaces only the loading of rows. docs/DECISIONLOG.md says why;
+tests/test_loader_copy.py loads the same messages through both and compares the tables.
 """
 
 from __future__ import annotations
