@@ -236,7 +236,7 @@ def _sync_one(
             extra={"lookback_days": lookback},
         ) as env:
             start = sync_plan.start_date(
-                sync_plan.state_of(root, env, suffix),
+                sync_plan.state_of(server, root, env, suffix),
                 readable,
                 today=_today(),
                 lookback_days=lookback,
