@@ -47,8 +47,6 @@ import json
 import math
 import os
 import re
-import resource
-import secrets
 import shutil
 import signal
 import statistics
@@ -59,17 +57,32 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import yaml
+from bench_support import (
+    CLOCK_TICKS,
+    BenchError,
+    Workload,
+    admin_connection,
+    children_cpu,
+    create_database,
+    drop_database,
+    load_average,
+    make_workload,
+    pg_defaults,
+    proc_stat,
+    process_tree,
+    sandbox_counts,
+    sandbox_world,
+    spread,
+    tree_cpu,
+    write_registry,
+)
 from meta_sandbox.testing import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SCHEDULE = (
     '{repositoryName: "__repository__", repositoryLocationName: "meta_elt", '
     'scheduleName: "daily_meta_insights"}'
@@ -79,69 +92,7 @@ MARTS_TAG = "meta_elt/marts"
 MARTS_SENSOR = "build_marts_after_loads"
 
 
-class BenchError(RuntimeError):
-    """One line: what went wrong."""
-
-
 # --------------------------------------------------------------------------- workload
-
-
-@dataclass(frozen=True)
-class Workload:
-    tenants: dict[str, list[str]]  # tenant id -> its ad accounts
-    tokens: dict[str, str]  # tenant id -> its sandbox token (never printed)
-
-    @property
-    def account_keys(self) -> list[str]:
-        return sorted(f"{t}:{a}" for t, accounts in self.tenants.items() for a in accounts)
-
-    def token_env(self, index: int) -> str:
-        return f"META_ELT_BENCH_TOKEN_{index}"
-
-
-def make_workload(tenants: int, accounts_per_tenant: int) -> Workload:
-    ids = [
-        str(uuid.uuid5(uuid.NAMESPACE_URL, f"meta-elt-bench/tenant/{n}")) for n in range(tenants)
-    ]
-    return Workload(
-        tenants={
-            t: [f"act_{9100000 + 100 * n + a}" for a in range(accounts_per_tenant)]
-            for n, t in enumerate(ids)
-        },
-        tokens={t: f"bench-{secrets.token_hex(12)}" for t in ids},
-    )
-
-
-def sandbox_world(workload: Workload, history_days: int) -> dict:
-    accounts = [a for accounts in workload.tenants.values() for a in accounts]
-    return {
-        "seed": 29,
-        "tokens": [
-            {"token": workload.tokens[t], "accounts": a} for t, a in workload.tenants.items()
-        ],
-        "accounts": [
-            {
-                "id": account,
-                "name": f"Bench account {i}",
-                "currency": ["SEK", "EUR", "AUD"][i % 3],
-                "timezone_name": ["Europe/Stockholm", "UTC", "Australia/Sydney"][i % 3],
-                "history_days": history_days,
-                "campaigns": 1,
-                "adsets_per_campaign": 1,
-                "ads_per_adset": 2,
-                "capacity": 2,
-            }
-            for i, account in enumerate(accounts)
-        ],
-    }
-
-
-def write_registry(workload: Workload, path: Path) -> None:
-    tenants = [
-        {"id": t, "name": f"Bench tenant {n}", "token_env": workload.token_env(n), "accounts": a}
-        for n, (t, a) in enumerate(workload.tenants.items())
-    ]
-    path.write_text(yaml.safe_dump({"tenants": tenants}))
 
 
 def side_env(
@@ -169,38 +120,6 @@ def side_env(
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-def pg_defaults() -> None:
-    """Without PGHOST, the server meta-elt itself falls back to: 127.0.0.1:5432, user postgres."""
-    if not os.environ.get("PGHOST"):
-        os.environ["PGHOST"] = "127.0.0.1"
-        os.environ.setdefault("PGPORT", "5432")
-        os.environ.setdefault("PGUSER", "postgres")
-
-
-def admin_connection() -> psycopg.Connection:
-    try:
-        return psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5)
-    except psycopg.Error as exc:
-        reason = " ".join(str(exc).split()).split("failed: ")[-1]
-        where = f"{os.environ.get('PGHOST')}:{os.environ.get('PGPORT', '5432')}"
-        raise BenchError(
-            f"PostgreSQL at {where} is not reachable ({reason}); set PGHOST, PGPORT, PGUSER "
-            "(and PGPASSWORD) to a server where this user may create databases"
-        ) from None
-
-
-def create_database() -> str:
-    name = f"meta_elt_bench_{uuid.uuid4().hex[:10]}"
-    with admin_connection() as conn:
-        conn.execute(f"create database {name}")
-    return name
-
-
-def drop_database(name: str) -> None:
-    with admin_connection() as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-
-
 def dynamic_partitions(database: str) -> int:
     with psycopg.connect(dbname=database, autocommit=True, connect_timeout=5) as conn:
         if not conn.execute("select to_regclass('dagster.dynamic_partitions')").fetchone()[0]:
@@ -209,70 +128,6 @@ def dynamic_partitions(database: str) -> int:
             "select count(*) from dagster.dynamic_partitions "
             "where partitions_def_name = 'meta_tenant_account'"
         ).fetchone()[0]
-
-
-# --------------------------------------------------------------------------- measuring helpers
-
-
-def load_average() -> str:
-    return f"{os.getloadavg()[0]:.1f}"
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def proc_stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (field 3 on), or None if gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rfind(")") + 2 :].split()
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and its live descendants (zombies included)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := proc_stat(int(entry.name))):
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def tree_cpu(root: int) -> float:
-    """CPU seconds of the tree: each live process's own time and that of its reaped children.
-    A process orphaned before it ends (reparented out of the tree) escapes the count."""
-    total = 0
-    for pid in process_tree(root):
-        fields = proc_stat(pid)
-        if fields:
-            total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return total / CLOCK_TICKS
-
-
-def sandbox_counts(sandbox: SandboxServer) -> dict:
-    stats = sandbox.stats()
-    calls = sum(int(n) for by_status in stats["requests"].values() for n in by_status.values())
-    return {
-        "report_jobs": stats["jobs_created"],
-        "api_calls": calls,
-        "throttled": stats.get("throttled_total", 0),
-    }
-
-
-def spread(values: list[float]) -> str:
-    if not values:
-        return "-"
-    return (
-        f"median {statistics.median(values):.1f} s (min {min(values):.1f}, max {max(values):.1f})"
-    )
 
 
 # --------------------------------------------------------------------------- side A: meta-elt
