@@ -49,6 +49,7 @@ class Builds:
     append: str  # built from raw_append with --full-refresh
     first_load_until: datetime  # the latest _loaded_at of the first build
     relations_kept: dict[str, bool]  # mart -> the incremental build kept its table
+    raw: str  # the two loads, through the project's loader
 
 
 def _relation_ids(conn, schema: str) -> dict[str, int]:
@@ -99,7 +100,7 @@ def builds(
             append_env, append, work / "target_app", "run", "--full-refresh", "--vars", reports
         )
         assert done.returncode == 0, done.stdout[-5000:]
-        yield Builds(pg_server, incremental, full, raw_append, append, first_load_until, kept)
+        yield Builds(pg_server, incremental, full, raw_append, append, first_load_until, kept, raw)
     finally:
         drop_schemas(
             pg_server, raw, incremental, f"{incremental}_staging", full, f"{full}_staging",
@@ -117,6 +118,23 @@ def test_the_second_build_was_incremental(builds: Builds, mart: str):
             (builds.first_load_until,),
         ).fetchone()
     assert new_rows > 0, f"{mart}: no row of the second load"
+
+
+def test_builds_leave_statistics_on_what_the_loads_and_the_builds_changed(builds: Builds):
+    """The build analyzes the raw tables a load filled and the marts it filled itself
+    (macros/meta_ads_statistics.sql), not waiting for autovacuum (off on some servers, a minute
+    late on the others): ``last_analyze`` is set by an explicit ANALYZE only."""
+    tables = ("insights_ad", "insights_campaign", *INCREMENTAL_MARTS)
+    with builds.server.connect() as conn:
+        analyzed = conn.execute(
+            "select schemaname, relname, last_analyze is not null from pg_stat_user_tables "
+            "where schemaname = any(%s) and relname = any(%s)",
+            ([builds.raw, builds.full, builds.incremental], list(tables)),
+        ).fetchall()
+    expected = {(builds.raw, t) for t in tables[:2]} | {
+        (schema, mart) for schema in (builds.full, builds.incremental) for mart in tables[2:]
+    }
+    assert {(schema, table) for schema, table, done in analyzed if done} == expected
 
 
 @pytest.mark.parametrize("mart", MARTS)
