@@ -14,39 +14,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 GRACE_SECONDS = 3
 
-_WATCHDOG = """
-import os, signal, sys, time
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-fd, grace = int(sys.argv[1]), float(sys.argv[2])
-data = b""
-while True:
-    try:
-        chunk = os.read(fd, 64)
-    except OSError:
-        break
-    if not chunk:
-        break
-    data += chunk
-for pgid in {int(p) for p in data.split()}:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
-                break
-            time.sleep(0.05)
-        else:
-            continue
-        break
-"""
+#: The watchdog: a script of its own (no package import), run by this Python.
+WATCHDOG = Path(__file__).with_name("watchdog.py")
 
 
 @contextmanager
@@ -54,7 +27,7 @@ def guarded(args: list[str], **popen_kwargs: object) -> Iterator[subprocess.Pope
     """``subprocess.Popen(args, ...)`` in a process group of its own that cannot outlive us."""
     read_fd, write_fd = os.pipe()  # both non-inheritable: only the watchdog gets the read end
     watchdog = subprocess.Popen(
-        [sys.executable, "-c", _WATCHDOG, str(read_fd), str(GRACE_SECONDS)],
+        [sys.executable, str(WATCHDOG), str(read_fd), str(GRACE_SECONDS)],
         pass_fds=(read_fd,),
         env={},  # it needs nothing, and inherits no secret
         stdin=subprocess.DEVNULL,
