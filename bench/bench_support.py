@@ -190,6 +190,7 @@ class Seen:
     first: float
     last: float
     cpu: float = 0.0
+    parent: int = 0
 
 
 def kind_of(pid: int) -> str | None:
@@ -242,7 +243,7 @@ class Sampler:
                     kind = kind_of(pid)
                     if kind is None:
                         continue
-                    self.seen[pid] = Seen(kind, now, now)
+                    self.seen[pid] = Seen(kind, now, now, parent=int(fields[1]))
                 entry = self.seen[pid]
                 entry.last = now
                 entry.cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -295,3 +296,33 @@ def dbt_run_seconds(log: Path) -> float | None:
     its SQL and tests, without its start-up and parse."""
     found = DBT_FINISHED.findall(log.read_text()) if log.exists() else []
     return float(found[-1]) if found else None
+
+
+def extract_load_overheads(sampler: Sampler) -> list[float]:
+    """Per `meltano run` (one tenant's extract and load): its lifetime less its tap's (the tap's
+    waiting on the API and its work) and less the loader's drain after the tap: Meltano's
+    start-up, the tap's discovery and start-up, Meltano's end."""
+    overheads = []
+    for pid, run in sampler.seen.items():
+        if run.kind != "meltano":
+            continue
+        taps = [s for s in sampler.seen.values() if s.parent == pid and s.kind == "tap"]
+        targets = [s for s in sampler.seen.values() if s.parent == pid and s.kind == "target"]
+        if len(taps) == 1 and len(targets) == 1:
+            tap, target = taps[0], targets[0]
+            drain = max(0.0, target.last - tap.last)
+            overheads.append((run.last - run.first) - (tap.last - tap.first) - drain)
+    return overheads
+
+
+def dbt_overhead(sampler: Sampler, dbt_run: float | None) -> float | None:
+    """The `meltano invoke` of dbt's lifetime less dbt's own run time: Meltano's start-up, dbt's
+    start-up, parse and artifacts."""
+    if dbt_run is None:
+        return None
+    for pid, run in sampler.seen.items():
+        if run.kind == "meltano" and any(
+            s.parent == pid and s.kind == "dbt" for s in sampler.seen.values()
+        ):
+            return (run.last - run.first) - dbt_run
+    return None

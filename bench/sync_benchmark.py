@@ -42,13 +42,16 @@ from bench_support import (
     BenchError,
     Sampler,
     create_database,
+    dbt_overhead,
     dbt_run_seconds,
     drop_database,
+    extract_load_overheads,
     make_workload,
     pg_defaults,
     run_sampled,
     sandbox_counts,
     sandbox_world,
+    spread,
     write_registry,
 )
 from meta_sandbox.testing import SandboxServer
@@ -66,6 +69,8 @@ def sync(args: argparse.Namespace, env: dict[str, str], sync_args: list[str]) ->
     result = run_sampled(command, env, ROOT)
     dbt_log = ROOT / ".meltano" / "logs" / "meta-elt" / f"sync-{env['PGDATABASE']}-dbt.log"
     result["dbt_run"] = dbt_run_seconds(dbt_log)
+    result["dbt_overhead"] = dbt_overhead(result["sampler"], result["dbt_run"])
+    result["el_overheads"] = extract_load_overheads(result["sampler"])
     result["rows"] = sum(
         int(n.replace(",", "")) for n in re.findall(r"([\d,]+) rows extracted", result["output"])
     )
@@ -73,6 +78,7 @@ def sync(args: argparse.Namespace, env: dict[str, str], sync_args: list[str]) ->
 
 
 def show(result: dict) -> None:
+    """The result as one JSON line (without the sampler and the output)."""
     print(json.dumps({k: v for k, v in result.items() if k not in ("sampler", "output")}))
 
 
@@ -166,22 +172,25 @@ def main() -> int:
         f"{args.lookback} days, time scale {args.time_scale}; rows per tenant "
         f"{singles[0]['rows']:,}\n"
     )
-    print("| one tenant | wall | overhead wall | before the tap | after the load | "
-          "overhead CPU | CPU total | CPU by process | load |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| one tenant | wall | overhead wall | before the tap | after the load | EL overhead "
+          "| dbt start-up | overhead CPU | CPU total | CPU by process | load |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for i, one in enumerate(singles, 1):
         print(
             f"| run {i} | {one['wall']:.1f} s | **{one['overhead_wall']:.1f} s** | "
             f"{one['before_tap']:.1f} s | {one['after_load']:.1f} s | "
+            f"{spread(one['el_overheads'])} | {one['dbt_overhead'] or 0:.1f} s | "
             f"**{one['overhead_cpu']:.1f} s** | {one['cpu']:.1f} s | "
             f"{cpu_line(one['cpu_by_kind'])} | "
             f"{one['load']} |"
         )
-    print("\n| sync --all | wall | CPU per tenant | CPU by process, per tenant | jobs | load |")
-    print("|---|---|---|---|---|---|")
+    print("\n| sync --all | wall | EL overhead per tenant run | dbt start-up | CPU per tenant | "
+          "CPU by process, per tenant | jobs | load |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for run in alls:
         print(
             f"| --parallel {run['parallel']} | {run['wall']:.1f} s | "
+            f"{spread(run['el_overheads'])} | {run['dbt_overhead'] or 0:.1f} s | "
             f"**{run['cpu'] / args.tenants:.1f} s** | "
             f"{cpu_line(run['cpu_by_kind'], args.tenants)} | {run['sandbox']['report_jobs']} | "
             f"{run['load']} |"
