@@ -32,6 +32,8 @@ from pathlib import Path
 
 import psycopg
 from bench_support import (
+    BIN,
+    ROOT,
     BenchError,
     create_database,
     dbt_run_seconds,
@@ -41,8 +43,6 @@ from bench_support import (
 )
 from tap_benchmark import ACCOUNT, TOKEN, Sandbox, world
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 TENANT = "5a1f0c3e-8b7d-4e2a-9c6f-3d8e1b2a4c70"
 
 

@@ -9,6 +9,7 @@ import resource
 import secrets
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,6 +20,9 @@ import psycopg
 import yaml
 from meta_sandbox.testing import SandboxServer
 
+#: The project's root, and the bin directory of the venv running the benchmark.
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: The processes of a meta-elt run, as Sampler names them.
 KINDS = ("meta-elt", "meltano", "discovery", "tap", "target", "dbt")

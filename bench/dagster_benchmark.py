@@ -61,7 +61,9 @@ from pathlib import Path
 
 import psycopg
 from bench_support import (
+    BIN,
     CLOCK_TICKS,
+    ROOT,
     BenchError,
     Workload,
     admin_connection,
@@ -81,8 +83,6 @@ from bench_support import (
 )
 from meta_sandbox.testing import SandboxServer
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 SCHEDULE = (
     '{repositoryName: "__repository__", repositoryLocationName: "meta_elt", '
     'scheduleName: "daily_meta_insights"}'

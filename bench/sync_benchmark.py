@@ -39,6 +39,8 @@ from pathlib import Path
 
 import psycopg
 from bench_support import (
+    BIN,
+    ROOT,
     BenchError,
     Sampler,
     create_database,
@@ -55,10 +57,6 @@ from bench_support import (
     write_registry,
 )
 from meta_sandbox.testing import SandboxServer
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
 
 # --------------------------------------------------------------------------- one sync
 
