@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
 from meta_elt import postgres
-from tests.support import FIXTURES, meltano
+from tests.support import FIXTURES, ROOT, meltano
+from tests.test_dbt_mutations import DBT
 
 RAW_FIXTURE = FIXTURES / "raw_meta.singer.jsonl"
 
@@ -75,3 +79,28 @@ def test_reloading_the_fixture_upserts_instead_of_duplicating(
             table = f'"{scratch_schema}"."{stream}"'
             count = conn.execute(f"select count(*) from {table}").fetchone()[0]
             assert count == len(keys), stream
+
+
+def test_dbt_sends_no_usage_stats_whatever_the_environment(tmp_path: Path):
+    """dbt_project.yml's flags turn dbt's telemetry off for every run of the project (meta-elt's,
+    plain `meltano invoke`, Dagster's parse), not only where DO_NOT_TRACK happens to be set: a
+    dbt that tracks first writes its anonymous user id (.user.yml) into the profiles dir."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copy(ROOT / "transform" / "profiles" / "profiles.yml", profiles)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DO_NOT_TRACK", "DBT_SEND_ANONYMOUS_USAGE_STATS")
+    }
+    env.update(
+        DBT_PROJECT_DIR=str(ROOT / "transform"),
+        DBT_PROFILES_DIR=str(profiles),
+        DBT_TARGET_PATH=str(tmp_path / "target"),
+        DBT_LOG_PATH=str(tmp_path / "logs"),
+    )
+    parsed = subprocess.run(
+        [str(DBT), "parse"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert parsed.returncode == 0, parsed.stdout[-3000:]
+    assert not (profiles / ".user.yml").exists(), "dbt tracked this run"
