@@ -78,7 +78,7 @@ pytest:
 	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
 
 # The Dagster code location's daemon scenarios alone (partition backfill, schedule tick, the UI in
-# Chromium; part of `make test` too): about 10 minutes on an idle 2-core machine.
+# Chromium; part of `make test` too): about 2 minutes on an idle 2-core machine.
 test-orchestrate: install browser
 	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- \
 		$(BIN)/pytest -q -m orchestration_e2e tests/e2e/test_dagster.py
