@@ -19,7 +19,7 @@ PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml 
 	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml \
 	load/target-postgres-window-state/pyproject.toml
 
-.PHONY: help install browser test test-orchestrate check lint sql-lint dbt-build pytest demo docs orchestrate clean
+.PHONY: help install browser test test-orchestrate check lint database-checks sql-lint dbt-build pytest demo docs orchestrate clean
 
 help:
 	@echo "make demo   - the main job end to end on the Graph API sandbox and a local PostgreSQL"
@@ -55,7 +55,15 @@ browser:
 test: install browser
 	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- $(MAKE) --no-print-directory check
 
-check: lint dbt-build sql-lint pytest
+# The lint (no database, one core) runs beside the database checks; pytest comes after both.
+check:
+	$(MAKE) --no-print-directory -j2 --output-sync=recurse lint database-checks
+	$(MAKE) --no-print-directory pytest
+
+# dbt-build, then sql-lint: both write transform/target (dbt's, and sqlfluff's dbt templater).
+database-checks:
+	$(MAKE) --no-print-directory dbt-build
+	$(MAKE) --no-print-directory sql-lint
 
 # The hooks of .pre-commit-config.yaml on every file: ruff, mypy, Meltano's config schema.
 lint:
