@@ -38,6 +38,7 @@ from bench_support import (
     create_database,
     dbt_run_seconds,
     drop_database,
+    one_run_timeline,
     pg_defaults,
     run_sampled,
 )
@@ -84,23 +85,15 @@ def backfill(args: argparse.Namespace, sandbox: Sandbox, registry: Path) -> dict
         if not args.keep:
             with contextlib.suppress(BenchError, psycopg.Error):
                 drop_database(database)
-    sampler = result.pop("sampler")
-    tap = max(sampler.spans("tap"), key=lambda s: s.last - s.first)
-    target = max(sampler.spans("target"), key=lambda s: s.last - s.first)
     bound = served["lower_bound_seconds"]
     result.update(
+        one_run_timeline(result),
         lower_bound=bound,
         ratio=result["wall"] / bound,
-        tap_lifetime=tap.last - tap.first,
-        before_tap=tap.first,
-        drain_after_tap=max(0.0, target.last - tap.last),
         jobs=served["jobs_created"],
         throttled=served.get("throttled_total", 0),
     )
-    result["rest"] = (
-        result["wall"] - result["tap_lifetime"] - result["drain_after_tap"]
-        - (result["dbt_run"] or 0.0)
-    )  # fmt: skip
+    result.pop("sampler")
     result.pop("output")
     result["database"] = database
     return result
@@ -157,7 +150,8 @@ def main() -> int:
         print(
             f"| {i} | {r['wall']:.1f} s | {r['lower_bound']:.1f} s | **{r['ratio']:.2f}** | "
             f"{r['before_tap']:.1f} s | {r['tap_lifetime']:.1f} s | {r['drain_after_tap']:.1f} s | "
-            f"{r['dbt_run'] or 0:.1f} s | {r['rest']:.1f} s | {r['cpu']:.1f} s | {by_kind} | "
+            f"{r['dbt_run'] or 0:.1f} s | {r['overhead_wall']:.1f} s | {r['cpu']:.1f} s | "
+            f"{by_kind} | "
             f"{r['jobs']} | {r['throttled']} | {r['load']} |"
         )
     print(f"\nwall / bound: median {statistics.median(r['ratio'] for r in runs):.2f}")

@@ -330,3 +330,23 @@ def dbt_overhead(sampler: Sampler, dbt_run: float | None) -> float | None:
         ):
             return (run.last - run.first) - dbt_run
     return None
+
+
+def one_run_timeline(result: dict) -> dict:
+    """The timeline of a run_sampled meta-elt command with one extract and load (and
+    ``result["dbt_run"]``, dbt's own run time, or None): when the tap started, its lifetime (its
+    waiting on the API and its work), the loader's drain after it, what came after the load less
+    dbt's run, and the overhead: the wall time less the tap's lifetime, the drain and dbt's run."""
+    taps, targets = result["sampler"].spans("tap"), result["sampler"].spans("target")
+    if len(taps) != 1 or len(targets) != 1:
+        raise BenchError(f"expected one tap and one target, saw {len(taps)} and {len(targets)}")
+    tap, target = taps[0], targets[0]
+    dbt_run = result["dbt_run"] or 0.0
+    lifetime, drain = tap.last - tap.first, max(0.0, target.last - tap.last)
+    return {
+        "before_tap": tap.first,
+        "tap_lifetime": lifetime,
+        "drain_after_tap": drain,
+        "after_load": result["wall"] - target.last - dbt_run,
+        "overhead_wall": result["wall"] - lifetime - drain - dbt_run,
+    }

@@ -42,13 +42,13 @@ from bench_support import (
     BIN,
     ROOT,
     BenchError,
-    Sampler,
     create_database,
     dbt_overhead,
     dbt_run_seconds,
     drop_database,
     extract_load_overheads,
     make_workload,
+    one_run_timeline,
     pg_defaults,
     run_sampled,
     sandbox_counts,
@@ -81,23 +81,12 @@ def show(result: dict) -> None:
 
 
 def overhead(result: dict) -> dict:
-    """A one-tenant sync's wall time less the tap's lifetime, the loader's drain after it and
-    dbt's run time; its CPU less the tap's, the loader's and dbt's."""
-    sampler: Sampler = result["sampler"]
-    taps, targets = sampler.spans("tap"), sampler.spans("target")
-    if len(taps) != 1 or len(targets) != 1:
-        raise BenchError(f"expected one tap and one target, saw {len(taps)} and {len(targets)}")
-    tap, target = taps[0], targets[0]
-    drain = max(0.0, target.last - tap.last)
-    waiting = tap.last - tap.first
+    """A one-tenant sync's timeline (bench_support.one_run_timeline) and its orchestration CPU:
+    meta-elt's, Meltano's and the tap's discovery."""
     cpu = result["cpu_by_kind"]
     return {
-        "overhead_wall": result["wall"] - waiting - drain - (result["dbt_run"] or 0.0),
+        **one_run_timeline(result),
         "overhead_cpu": cpu["meta-elt"] + cpu["meltano"] + cpu["discovery"],
-        "before_tap": tap.first,
-        "tap_lifetime": waiting,
-        "drain_after_tap": drain,
-        "after_load": result["wall"] - target.last - (result["dbt_run"] or 0.0),
     }
 
 

@@ -50,7 +50,6 @@ def dbt_env(server: postgres.Server, raw: str, work: Path) -> dict[str, str]:
         "DBT_PROJECT_DIR": str(ROOT / "transform"),
         "DBT_PROFILES_DIR": str(ROOT / "transform" / "profiles"),
         "DBT_LOG_PATH": str(work / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 
 

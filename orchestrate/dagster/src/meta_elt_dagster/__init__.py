@@ -7,7 +7,7 @@ and the marts are the dbt project as dagster-dbt assets.
 
 import os
 
-# Telemetry off in every process that imports the code location (dbt parse at load included).
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# Telemetry off in every process that imports the code location (dbt's own is off in
+# transform/dbt_project.yml's flags, for every run of the project).
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_USE_COLORS", "false")
