@@ -201,13 +201,20 @@ def run_dbt(
     run_name: str,
     extra_args: Iterable[str] = (),
 ) -> tuple[bool, str]:
-    """A dbt command of the project (``dbt-postgres:<name>``), one at a time per database (so
-    the one dbt target directory of a database is never shared by two runs): (ok, message)."""
-    env = runtime.meltano_env(server, root, f"dbt-{server.database}", token_variables)
+    """A dbt command of the project (``dbt-postgres:<name>``), one at a time per database:
+    (ok, message).
+
+    Each database and command has a dbt target directory of its own, so dbt's partial parsing
+    holds: a manifest is parsed with the vars of its command (the scheduled build's differ from
+    the coverage run's), and a saved one parsed with other vars is thrown away and the project
+    parsed in full. One directory for both made every sync after a `verify` (and every `verify`
+    after a sync) parse the whole project again."""
+    name = command.split(":")[-1]
+    env = runtime.meltano_env(server, root, f"dbt-{server.database}-{name}", token_variables)
     log_path = runtime.log_dir(root) / f"{run_name}-dbt.log"
     with (
         locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info),
-        reporter.activity(f"dbt {command.split(':')[-1]}") as step,
+        reporter.activity(f"dbt {name}") as step,
     ):
         outcome = meltano_run.run(
             ["invoke", command, *extra_args],

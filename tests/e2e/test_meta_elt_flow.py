@@ -210,6 +210,23 @@ def test_backfill_two_tenants_lands_the_truth(stack: Stack, backfilled):
         assert value in verify.stderr
 
 
+def test_dbt_parses_the_project_in_full_once_per_command_not_at_every_switch(
+    stack: Stack, backfilled
+):
+    """Builds (the scheduled build's vars) and `verify`'s coverage runs (no vars) take turns:
+    each keeps its own saved manifest, so none is parsed again in full because the other ran."""
+    for _ in range(2):
+        assert stack.meta_elt("verify", "--tenant", TENANT_A).returncode == 0
+    logs = sorted(
+        (ROOT / ".meltano" / "workers").glob(f"dbt-{stack.server.database}*/dbt/logs/dbt.log")
+    )
+    assert len(logs) == 2, logs  # the build's and the coverage run's
+    for log in logs:
+        text = log.read_text()
+        assert "Partial parsing enabled" in text, log
+        assert "config vars, config profile, or config target have changed" not in text, log
+
+
 def test_bad_inputs_exit_2_and_leave_rows_untouched(stack: Stack, backfilled):
     before = _row_counts(stack)
     bad = [
