@@ -3,8 +3,8 @@
 Steps: provide PostgreSQL → start the sandbox with orchestrate/demo/world.yml, its clock at
 yesterday → `meta-elt backfill --no-build` for every account of every tenant (13 months) → move
 the sandbox clock a day → `meta-elt sync --all` (and its one dbt build of the marts) →
-`dbt test` → print coverage and spend reconciled against the
-sandbox's truth → write an HTML report. Stops what it started.
+`dbt test` → print coverage and spend reconciled against the sandbox's truth → write an HTML
+report. Stops what it started.
 """
 
 from __future__ import annotations
