@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 MELTANO := $(BIN)/meltano
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
+# dbt's colours only on a terminal (make's stderr): no escape codes in CI logs and pipes.
+export DBT_USE_COLORS ?= $(shell test -t 2 && echo true || echo false)
 # Bytecode compiled once at install (uv, for .venv and, as meltano.yml's venv backend, for the
 # plugins' venvs; compileall for the project's own editable sources), not at every start of a
 # process: where PYTHONDONTWRITEBYTECODE is set (containers, CI), Python would otherwise compile
@@ -19,7 +21,8 @@ PLUGIN_FILES := meltano.yml $(wildcard extract/*.meltano.yml load/*.meltano.yml 
 	orchestrate/*.meltano.yml plugins/*/*.txt) extract/tap-meta-insights/pyproject.toml \
 	load/target-postgres-window-state/pyproject.toml
 
-.PHONY: help install browser test test-orchestrate check lint database-checks sql-lint dbt-build pytest demo docs orchestrate clean
+.PHONY: help install browser test test-orchestrate check lint lint-quiet database-checks \
+	database-checks-quiet sql-lint dbt-build pytest demo docs orchestrate clean
 
 help:
 	@echo "make demo   - the main job end to end on the Graph API sandbox and a local PostgreSQL"
@@ -55,12 +58,32 @@ browser:
 test: install browser
 	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- $(MAKE) --no-print-directory check
 
-# The lint (no database, one core) runs beside the database checks; pytest comes after both.
+# The three parts side by side, none waiting for another (pytest alone leaves about a quarter of
+# two cores idle while its scenarios wait on sandbox jobs and daemons): the hooks (no database),
+# the dbt build and sqlfluff on the fixture (a database and a dbt target directory of their own,
+# so that nothing pytest runs meets them), and pytest. The first two keep their output in
+# .cache/make-test/ and print a summary when they pass, all of it when they fail: their lines
+# never cut through pytest's.
+CHECK_LOGS := .cache/make-test
 check:
-	$(MAKE) --no-print-directory -j2 --output-sync=recurse lint database-checks
-	$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory -j3 lint-quiet database-checks-quiet pytest
 
-# dbt-build, then sql-lint: both write transform/target (dbt's, and sqlfluff's dbt templater).
+lint-quiet:
+	@mkdir -p $(CHECK_LOGS) && $(MAKE) --no-print-directory lint > $(CHECK_LOGS)/lint.log 2>&1 \
+		&& grep -E 'Passed|Skipped' $(CHECK_LOGS)/lint.log | sed 's/^/lint: /' \
+		|| { cat $(CHECK_LOGS)/lint.log; echo "lint: FAILED (log: $(CHECK_LOGS)/lint.log)"; exit 1; }
+
+database-checks-quiet:
+	@mkdir -p $(CHECK_LOGS) && $(BIN)/meta-elt with-postgres --scratch \
+		--database $(TEST_DATABASE)_dbt -- \
+		env MAKEFLAGS= DBT_TARGET_PATH=$(CURDIR)/$(CHECK_LOGS)/dbt-target \
+		$(MAKE) --no-print-directory database-checks > $(CHECK_LOGS)/database-checks.log 2>&1 \
+		&& grep -E 'Done\. PASS=|Passed' $(CHECK_LOGS)/database-checks.log \
+			| sed 's/^.*Done\./dbt build on the fixture:/; s/^sqlfluff/dbt SQL: sqlfluff/' \
+		|| { cat $(CHECK_LOGS)/database-checks.log; \
+			echo "database checks: FAILED (log: $(CHECK_LOGS)/database-checks.log)"; exit 1; }
+
+# dbt-build, then sql-lint: both write the dbt target directory (dbt's, and sqlfluff's templater).
 database-checks:
 	$(MAKE) --no-print-directory dbt-build
 	$(MAKE) --no-print-directory sql-lint
