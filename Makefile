@@ -70,7 +70,7 @@ check:
 
 lint-quiet:
 	@mkdir -p $(CHECK_LOGS) && $(MAKE) --no-print-directory lint > $(CHECK_LOGS)/lint.log 2>&1 \
-		&& grep -E 'Passed|Skipped' $(CHECK_LOGS)/lint.log | sed 's/^/lint: /' \
+		&& { echo; grep -E 'Passed|Skipped' $(CHECK_LOGS)/lint.log | sed 's/^/lint: /'; } \
 		|| { cat $(CHECK_LOGS)/lint.log; echo "lint: FAILED (log: $(CHECK_LOGS)/lint.log)"; exit 1; }
 
 database-checks-quiet:
@@ -78,8 +78,8 @@ database-checks-quiet:
 		--database $(TEST_DATABASE)_dbt -- \
 		env MAKEFLAGS= DBT_TARGET_PATH=$(CURDIR)/$(CHECK_LOGS)/dbt-target \
 		$(MAKE) --no-print-directory database-checks > $(CHECK_LOGS)/database-checks.log 2>&1 \
-		&& grep -E 'Done\. PASS=|Passed' $(CHECK_LOGS)/database-checks.log \
-			| sed 's/^.*Done\./dbt build on the fixture:/; s/^sqlfluff/dbt SQL: sqlfluff/' \
+		&& { echo; grep -E 'Done\. PASS=|Passed' $(CHECK_LOGS)/database-checks.log \
+			| sed 's/^.*Done\./dbt build on the fixture:/; s/^sqlfluff/dbt SQL: sqlfluff/'; } \
 		|| { cat $(CHECK_LOGS)/database-checks.log; \
 			echo "database checks: FAILED (log: $(CHECK_LOGS)/database-checks.log)"; exit 1; }
 
