@@ -58,19 +58,19 @@ browser:
 test: install browser
 	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- $(MAKE) --no-print-directory check
 
-# The three parts side by side, none waiting for another (pytest alone leaves about a quarter of
-# two cores idle while its scenarios wait on sandbox jobs and daemons): the hooks (no database),
-# the dbt build and sqlfluff on the fixture (a database and a dbt target directory of their own,
-# so that nothing pytest runs meets them), and pytest. The first two keep their output in
-# .cache/make-test/ and print a summary when they pass, all of it when they fail: their lines
-# never cut through pytest's.
+# The hooks (no database, one core) beside the dbt build and sqlfluff on the fixture (a database
+# and a dbt target directory of their own), then pytest. The first two keep their output in
+# .cache/make-test/ and print a line per check when they pass, all of it when they fail. (Run
+# beside pytest too, the dbt build once read a raw table the fixture load had just written as
+# missing; until that is understood, pytest comes after them.)
 CHECK_LOGS := .cache/make-test
 check:
-	@$(MAKE) --no-print-directory -j3 lint-quiet database-checks-quiet pytest
+	@$(MAKE) --no-print-directory -j2 lint-quiet database-checks-quiet
+	@$(MAKE) --no-print-directory pytest
 
 lint-quiet:
 	@mkdir -p $(CHECK_LOGS) && $(MAKE) --no-print-directory lint > $(CHECK_LOGS)/lint.log 2>&1 \
-		&& { echo; grep -E 'Passed|Skipped' $(CHECK_LOGS)/lint.log | sed 's/^/lint: /'; } \
+		&& { grep -E 'Passed|Skipped' $(CHECK_LOGS)/lint.log | sed 's/^/lint: /'; } \
 		|| { cat $(CHECK_LOGS)/lint.log; echo "lint: FAILED (log: $(CHECK_LOGS)/lint.log)"; exit 1; }
 
 database-checks-quiet:
@@ -78,7 +78,7 @@ database-checks-quiet:
 		--database $(TEST_DATABASE)_dbt -- \
 		env MAKEFLAGS= DBT_TARGET_PATH=$(CURDIR)/$(CHECK_LOGS)/dbt-target \
 		$(MAKE) --no-print-directory database-checks > $(CHECK_LOGS)/database-checks.log 2>&1 \
-		&& { echo; grep -E 'Done\. PASS=|Passed' $(CHECK_LOGS)/database-checks.log \
+		&& { grep -E 'Done\. PASS=|Passed' $(CHECK_LOGS)/database-checks.log \
 			| sed 's/^.*Done\./dbt build on the fixture:/; s/^sqlfluff/dbt SQL: sqlfluff/'; } \
 		|| { cat $(CHECK_LOGS)/database-checks.log; \
 			echo "database checks: FAILED (log: $(CHECK_LOGS)/database-checks.log)"; exit 1; }
