@@ -176,7 +176,9 @@ def test_too_much_data_at_start_and_timeouts_also_split() -> None:
         return "hang" if days > 2 else "Job Completed"
 
     graph = FakeGraph(outcome)
-    scheduler = JobScheduler(graph, settings(job_timeout=0.02), LOG)
+    # Long enough that a job of 2 days or less completes before it, even on a loaded machine
+    # (at 0.02 s such a job once timed out under `make test` and was split by campaign).
+    scheduler = JobScheduler(graph, settings(job_timeout=0.5), LOG)
     window = scheduler.add("act_1", AD, DateRange(D("2026-02-01"), D("2026-02-28")))
     results = run_all(scheduler)
     spans = spans_of(graph, results[window.seq])
