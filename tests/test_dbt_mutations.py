@@ -302,3 +302,16 @@ def test_a_configured_report_without_raw_table_fails_the_build(marts: Marts, tmp
     assert compiled, f"the project parsed: {done.stdout[-3000:]}"
     assert f"{raw}.insights_no_such_report" in compiled, done.stdout[-3000:]
     assert "var meta_insights_reports" in compiled, done.stdout[-3000:]
+
+
+def test_the_raw_schema_is_cached_before_any_model_looks_up_a_raw_table(marts: Marts):
+    """dbt lists the raw schema into its relation cache on the first lookup and counts it as
+    cached from the first table it adds: two threads looking up raw tables at once read a
+    part-filled cache, and a staging view was built reading a loaded table as missing. The
+    on-run-start hook (macros/meta_ads_raw.sql) does that first lookup, on the main thread."""
+    raw = marts.env["TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"]
+    log = (Path(marts.env["DBT_LOG_PATH"]) / "dbt.log").read_text()
+    misses = [line for line in log.splitlines() if f'.{raw}", this is inefficient' in line]
+    assert misses, "the module's builds looked up the raw schema"
+    in_threads = [line for line in misses if 'On "master"' not in line]
+    assert not in_threads, in_threads[:3]

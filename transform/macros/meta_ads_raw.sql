@@ -21,6 +21,25 @@
 {% endmacro %}
 
 
+{#-
+    The raw schema's relations read into dbt's relation cache at once, before any model runs
+    (on-run-start). dbt caches the schemas of the models it builds when a run starts, not the
+    raw schema, which it lists on its first lookup (adapter.list_relations): that lists the
+    schema, then adds its tables to the cache one by one, and the schema counts as cached from
+    the first. With two threads, a staging model looking up its raw table in that moment found
+    the cache part-filled and the table missing, and its view was built reading nothing
+    (seen on a loaded machine: `raw table raw_meta.ads does not exist; it is read as empty`, a
+    second after the load, and the marts without ad names). Hooks run on one thread.
+-#}
+{% macro meta_ads_cache_raw_relations() %}
+    {%- if execute -%}
+        {%- do adapter.get_relation(
+            database=target.database, schema=meta_ads_raw_schema(), identifier='accounts',
+        ) -%}
+    {%- endif -%}
+{% endmacro %}
+
+
 {#- The relation of a raw table, or none when it does not exist (or at parse time). -#}
 {% macro meta_ads_raw_relation(table_name, required_by=none) %}
     {%- if not execute -%}
