@@ -28,8 +28,9 @@
     schema, then adds its tables to the cache one by one, and the schema counts as cached from
     the first. With two threads, a staging model looking up its raw table in that moment found
     the cache part-filled and the table missing, and its view was built reading nothing
-    (seen on a loaded machine: `raw table raw_meta.ads does not exist; it is read as empty`, a
-    second after the load, and the marts without ad names). Hooks run on one thread.
+    (seen on a loaded machine: `raw table raw_meta.ads does not exist; it is read as empty`,
+    24 s after the load had written it, and the marts without ad names). Hooks run on one
+    thread.
 -#}
 {% macro meta_ads_cache_raw_relations() %}
     {%- if execute -%}
