@@ -58,16 +58,14 @@ browser:
 test: install browser
 	$(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE) -- $(MAKE) --no-print-directory check
 
-# The hooks (no database, one core) beside the dbt build and sqlfluff on the fixture (a database
-# and a dbt target directory of their own), then pytest. The first two keep their output in
-# .cache/make-test/ and print a line per check when they pass, all of it when they fail. (Run
-# beside pytest too, which saves about a minute, the dbt build once read a loaded raw table as
-# missing: a dbt relation-cache race, since fixed by an on-run-start hook, see
-# transform/DECISIONLOG.md; side by side again once a few runs confirm it.)
+# The hooks (no database, one core), the dbt build and sqlfluff on the fixture (a database and a
+# dbt target directory of their own) and pytest, side by side: the checks fill the cores pytest
+# leaves idle while its first scenarios start. The first two keep their output in .cache/make-test/
+# and print a line per check when they pass, all of it when they fail; output is passed on a line
+# at a time (--output-sync=line), so their lines never break into pytest's.
 CHECK_LOGS := .cache/make-test
 check:
-	@$(MAKE) --no-print-directory -j2 lint-quiet database-checks-quiet
-	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory -j3 --output-sync=line lint-quiet database-checks-quiet pytest
 
 lint-quiet:
 	@mkdir -p $(CHECK_LOGS) && $(MAKE) --no-print-directory lint > $(CHECK_LOGS)/lint.log 2>&1 \
@@ -107,7 +105,7 @@ sql-lint:
 	$(BIN)/pre-commit run --all-files --hook-stage manual sqlfluff
 
 pytest:
-	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
+	$(BIN)/pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 
 # The Dagster code location's daemon scenarios alone (partition backfill, schedule tick, the UI in
 # Chromium; part of `make test` too): about 2 minutes on an idle 2-core machine.
