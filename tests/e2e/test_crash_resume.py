@@ -168,6 +168,7 @@ def test_kill_then_resume_redoes_only_unloaded_windows(stack: Stack, victim, aft
         assert time.monotonic() < deadline, "too few windows completed in time"
         time.sleep(0.02)
     total = windows_done(log.read_text())[-1]["windows_total"]
+    assert len(_marked(marker)) >= 4, "meta-elt, meltano, the tap and the target run"
     if victim == "tap":
         tap = [p for p, cmd in _tree(proc.pid).items() if "tap-meta-insights" in cmd]
         assert tap, "the tap runs"
