@@ -60,27 +60,35 @@ test: install browser
 
 # The hooks (no database, one core), the dbt build and sqlfluff on the fixture (a database and a
 # dbt target directory of their own) and pytest, side by side: the checks fill the cores pytest
-# leaves idle while its first scenarios start. The first two keep their output in .cache/make-test/
-# and print a line per check when they pass, all of it when they fail; output is passed on a line
-# at a time (--output-sync=line), so their lines never break into pytest's.
+# leaves idle while its first scenarios start. The checks keep their output in .cache/make-test/:
+# a failing one prints all of it at once; the passing ones print a line per check after pytest,
+# so that nothing breaks into pytest's progress.
 CHECK_LOGS := .cache/make-test
+PYTEST_WORKERS ?= 3
 check:
-	@$(MAKE) --no-print-directory -j3 --output-sync=line lint-quiet database-checks-quiet pytest
+	@mkdir -p $(CHECK_LOGS) && rm -f $(CHECK_LOGS)/*.summary
+	@$(MAKE) --no-print-directory -j3 lint-quiet database-checks-quiet pytest
+	@cat $(CHECK_LOGS)/lint.summary $(CHECK_LOGS)/database-checks.summary
+
+# $(call quietly,<name>,<command>,<grep -E pattern of the lines to keep>,<sed script for them>):
+# the command's output in $(CHECK_LOGS)/<name>.log; the kept lines in <name>.summary if it passes,
+# else the whole log and a FAILED line.
+quietly = $(2) > $(CHECK_LOGS)/$(1).log 2>&1 \
+	&& { grep -E '$(3)' $(CHECK_LOGS)/$(1).log | sed '$(4)' > $(CHECK_LOGS)/$(1).summary; } \
+	|| { cat $(CHECK_LOGS)/$(1).log; echo "$(1): FAILED (log: $(CHECK_LOGS)/$(1).log)"; exit 1; }
 
 lint-quiet:
-	@mkdir -p $(CHECK_LOGS) && $(MAKE) --no-print-directory lint > $(CHECK_LOGS)/lint.log 2>&1 \
-		&& { grep -E 'Passed|Skipped' $(CHECK_LOGS)/lint.log | sed 's/^/lint: /'; } \
-		|| { cat $(CHECK_LOGS)/lint.log; echo "lint: FAILED (log: $(CHECK_LOGS)/lint.log)"; exit 1; }
+	@mkdir -p $(CHECK_LOGS) && $(call quietly,lint,$(LINT),Passed|Skipped,s/^/lint: /)
 
 database-checks-quiet:
-	@mkdir -p $(CHECK_LOGS) && $(BIN)/meta-elt with-postgres --scratch \
-		--database $(TEST_DATABASE)_dbt -- \
-		env MAKEFLAGS= DBT_TARGET_PATH=$(CURDIR)/$(CHECK_LOGS)/dbt-target \
-		$(MAKE) --no-print-directory database-checks > $(CHECK_LOGS)/database-checks.log 2>&1 \
-		&& { grep -E 'Done\. PASS=|Passed' $(CHECK_LOGS)/database-checks.log \
-			| sed 's/^.*Done\./dbt build on the fixture:/; s/^sqlfluff/dbt SQL: sqlfluff/'; } \
-		|| { cat $(CHECK_LOGS)/database-checks.log; \
-			echo "database checks: FAILED (log: $(CHECK_LOGS)/database-checks.log)"; exit 1; }
+	@mkdir -p $(CHECK_LOGS) && $(call quietly,database-checks,$(DATABASE_CHECKS),$(DBT_KEEP),$(DBT_SED))
+
+LINT = $(MAKE) --no-print-directory lint
+DATABASE_CHECKS = $(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE)_dbt -- \
+	env MAKEFLAGS= DBT_TARGET_PATH=$(CURDIR)/$(CHECK_LOGS)/dbt-target \
+	$(MAKE) --no-print-directory database-checks
+DBT_KEEP = Done\. PASS=|Passed
+DBT_SED = s/^.*Done\./dbt build on the fixture:/; s/^sqlfluff/dbt SQL: sqlfluff/
 
 # dbt-build, then sql-lint: both write the dbt target directory (dbt's, and sqlfluff's templater).
 database-checks:
@@ -105,7 +113,7 @@ sql-lint:
 	$(BIN)/pre-commit run --all-files --hook-stage manual sqlfluff
 
 pytest:
-	$(BIN)/pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=15
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # The Dagster code location's daemon scenarios alone (partition backfill, schedule tick, the UI in
 # Chromium; part of `make test` too): about 2 minutes on an idle 2-core machine.

@@ -12,30 +12,30 @@ import pytest
 from meta_elt import postgres
 from tests.support import ROOT
 
-# Seconds each long module took in `make test` (pytest -n 3 --dist loadfile, 2 cores, junit
-# times of 2026-12-03), used only to order the modules: longest first, so that the last module
-# to start is a short one and no worker is left running a long scenario alone at the end. A
-# module not listed counts as short. (xdist's own order, by number of tests, started the e2e
-# scenarios, which have few tests, last: --no-loadscope-reorder in the Makefile keeps this one.)
+# Seconds each long module took in `make test` (pytest -n 3 --dist loadfile beside the checks, 2
+# cores, junit times of 2026-12-03), used only to order the modules: longest first, so that the
+# last module to start is a short one and no worker is left running a long scenario alone at the
+# end. A module not listed counts as short. (xdist's own order, by number of tests, started the
+# e2e scenarios, which have few tests, last: --no-loadscope-reorder in the Makefile keeps this.)
 MODULE_SECONDS = {
-    "tests/e2e/test_runs_side_by_side.py": 151,
-    "tests/e2e/test_meta_elt_flow.py": 142,
-    "tests/e2e/test_dagster.py": 142,
-    "tests/e2e/test_database_outage.py": 106,
-    "tests/e2e/test_tenant_isolation.py": 95,
-    "tests/e2e/test_crash_resume.py": 76,
-    "tests/test_dbt_mutations.py": 74,
-    "tests/e2e/test_plain_meltano.py": 64,
-    "extract/tap-meta-insights/tests/test_tap_sandbox.py": 43,
-    "tests/test_loader_setup_race.py": 39,
-    "tests/test_dbt_incremental.py": 35,
-    "tests/e2e/test_rollback_sync.py": 31,
-    "tests/e2e/test_demo.py": 29,
+    "tests/e2e/test_dagster.py": 174,
+    "tests/e2e/test_meta_elt_flow.py": 152,
+    "tests/e2e/test_runs_side_by_side.py": 133,
+    "tests/e2e/test_database_outage.py": 128,
+    "tests/e2e/test_crash_resume.py": 73,
+    "tests/e2e/test_tenant_isolation.py": 71,
+    "tests/e2e/test_plain_meltano.py": 63,
+    "tests/test_dbt_mutations.py": 39,
+    "extract/tap-meta-insights/tests/test_tap_sandbox.py": 31,
+    "tests/test_loader_setup_race.py": 30,
+    "tests/e2e/test_demo.py": 28,
+    "tests/e2e/test_rollback_sync.py": 27,
+    "tests/test_dbt_incremental.py": 26,
     "tests/test_loader_copy.py": 12,
-    "extract/tap-meta-insights/tests/test_tap_meta_rules.py": 11,
     "tests/test_loader_background_load.py": 10,
-    "tests/test_toolchain.py": 10,
-    "tests/e2e/test_report_browser.py": 6,
+    "tests/test_toolchain.py": 8,
+    "extract/tap-meta-insights/tests/test_tap_meta_rules.py": 8,
+    "tests/e2e/test_report_browser.py": 7,
 }
 
 
