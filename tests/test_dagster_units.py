@@ -1,9 +1,12 @@
 """The Dagster code location's own logic, without a daemon: how partitions become meta-elt
-commands, how runs get their account tag, what is read from the project's files."""
+commands, how runs get their account tag, what is read from the project's files; and
+`dagster definitions validate` on it (here, not in the e2e module, the suite's longest)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 
 import dagster as dg
 import pytest
@@ -162,3 +165,19 @@ def test_only_the_reports_insights_are_day_partitions():
         "accounts", "ads", "adsets", "campaigns", "insights_windows"
     }  # fmt: skip
     assert all(s.partitions_def is None for s in others)
+
+
+def test_definitions_validate(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "dagster"), "definitions", "validate",
+         "-m", "meta_elt_dagster.definitions"],
+        cwd=tmp_path,  # not the project: the code location finds it by itself
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "All code locations passed validation" in done.stdout + done.stderr
