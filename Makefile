@@ -66,22 +66,22 @@ test: install browser
 CHECK_LOGS := .cache/make-test
 PYTEST_WORKERS ?= 3
 check:
-	@mkdir -p $(CHECK_LOGS) && rm -f $(CHECK_LOGS)/*.summary
+	@rm -f $(CHECK_LOGS)/*.summary
 	@$(MAKE) --no-print-directory -j3 lint-quiet database-checks-quiet pytest
 	@cat $(CHECK_LOGS)/lint.summary $(CHECK_LOGS)/database-checks.summary
 
 # $(call quietly,<name>,<command>,<grep -E pattern of the lines to keep>,<sed script for them>):
 # the command's output in $(CHECK_LOGS)/<name>.log; the kept lines in <name>.summary if it passes,
 # else the whole log and a FAILED line.
-quietly = $(2) > $(CHECK_LOGS)/$(1).log 2>&1 \
+quietly = mkdir -p $(CHECK_LOGS) && $(2) > $(CHECK_LOGS)/$(1).log 2>&1 \
 	&& { grep -E '$(3)' $(CHECK_LOGS)/$(1).log | sed '$(4)' > $(CHECK_LOGS)/$(1).summary; } \
 	|| { cat $(CHECK_LOGS)/$(1).log; echo "$(1): FAILED (log: $(CHECK_LOGS)/$(1).log)"; exit 1; }
 
 lint-quiet:
-	@mkdir -p $(CHECK_LOGS) && $(call quietly,lint,$(LINT),Passed|Skipped,s/^/lint: /)
+	@$(call quietly,lint,$(LINT),Passed|Skipped,s/^/lint: /)
 
 database-checks-quiet:
-	@mkdir -p $(CHECK_LOGS) && $(call quietly,database-checks,$(DATABASE_CHECKS),$(DBT_KEEP),$(DBT_SED))
+	@$(call quietly,database-checks,$(DATABASE_CHECKS),$(DBT_KEEP),$(DBT_SED))
 
 LINT = $(MAKE) --no-print-directory lint
 DATABASE_CHECKS = $(BIN)/meta-elt with-postgres --scratch --database $(TEST_DATABASE)_dbt -- \
