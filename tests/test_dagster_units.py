@@ -83,8 +83,18 @@ def test_the_schedule_and_the_build_come_from_the_project_files(monkeypatch):
     assert project.daily_cron(ROOT) == "15 5 * * *"
     build = project.scheduled_build(ROOT)
     assert "+meta_insights_daily+" in build.select
-    assert build.exclude == "tag:db_enforced resource_type:unit_test"
+    assert build.exclude == "tag:db_enforced resource_type:unit_test tag:staging"
     assert "meta_test_scope" in (build.vars or "")
+
+
+def test_the_build_passes_on_what_it_builds_not_where_meltano_writes_artifacts(tmp_path):
+    """dagster-dbt keeps its own artifacts: --no-write-json is not read; a flag that changes
+    what is built and that the code location would drop is refused, naming it."""
+    args = ["build", "--no-write-json", "--select", "a+", "--exclude", "tag:x", "--vars", "{v: 1}"]
+    build = project._parse_build(args, tmp_path / "t.yml")
+    assert (build.select, build.exclude, build.vars) == ("a+", "tag:x", "{v: 1}")
+    with pytest.raises(project.ConfigError, match=r"\['--full-refresh'\], not read here"):
+        project._parse_build([*args, "--full-refresh"], tmp_path / "t.yml")
 
 
 def test_sync_request_covers_the_lookback_of_one_account(monkeypatch):

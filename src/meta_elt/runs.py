@@ -200,9 +200,15 @@ def run_dbt(
     command: str,
     run_name: str,
     extra_args: Iterable[str] = (),
+    *,
+    built_after: dt.datetime | None = None,
 ) -> tuple[bool, str]:
     """A dbt command of the project (``dbt-postgres:<name>``), one at a time per database:
     (ok, message).
+
+    ``built_after`` (database clock): the command is not run again when a successful run of it
+    started after that moment, while this one waited for the lock (see build_marts); each
+    successful run is then recorded (runtime.BUILDS_TABLE).
 
     Each database and command has a dbt target directory of its own, so dbt's partial parsing
     holds: a manifest is parsed with the vars of its command (the scheduled build's differ from
@@ -212,20 +218,59 @@ def run_dbt(
     name = command.split(":")[-1]
     env = runtime.meltano_env(server, root, f"dbt-{server.database}-{name}", token_variables)
     log_path = runtime.log_dir(root) / f"{run_name}-dbt.log"
-    with (
-        locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info),
-        reporter.activity(f"dbt {name}") as step,
-    ):
-        outcome = meltano_run.run(
-            ["invoke", command, *extra_args],
-            env=env,
-            cwd=root,
-            log_path=log_path,
-            on_line=step.line_seen,
-        )
-    if outcome.returncode != 0:
-        return False, f"{failure_line(outcome)} (log: {log_path})"
+    with locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info):
+        if built_after is not None:
+            builder = _built_since(server, command, built_after)
+            if builder:
+                reporter.info(
+                    f"dbt {name}: not run again, the marts were built by '{builder}' after this "
+                    "run's loads had ended"
+                )
+                return True, "ok"
+        with server.connect() as conn:
+            started = _database_clock(conn)
+        with reporter.activity(f"dbt {name}") as step:
+            outcome = meltano_run.run(
+                ["invoke", command, *extra_args],
+                env=env,
+                cwd=root,
+                log_path=log_path,
+                on_line=step.line_seen,
+            )
+        if outcome.returncode != 0:
+            return False, f"{failure_line(outcome)} (log: {log_path})"
+        if built_after is not None:
+            _record_build(server, command, started, run_name)
     return True, "ok"
+
+
+def _database_clock(conn: psycopg.Connection) -> dt.datetime:
+    row = conn.execute("select clock_timestamp()").fetchone()
+    assert row is not None
+    return row[0]
+
+
+def _built_since(server: postgres.Server, command: str, since: dt.datetime) -> str | None:
+    """The run whose successful ``command`` started after ``since``, if any."""
+    with server.connect() as conn:
+        row = conn.execute(
+            f"select run_name from {runtime.BUILDS_TABLE} where command = %s and started_at > %s",
+            (command, since),
+        ).fetchone()
+    return row[0] if row else None
+
+
+def _record_build(
+    server: postgres.Server, command: str, started: dt.datetime, run_name: str
+) -> None:
+    with server.connect() as conn:
+        conn.execute(
+            f"insert into {runtime.BUILDS_TABLE} (command, started_at, run_name) "
+            "values (%s, %s, %s) on conflict (command) do update "
+            "set started_at = excluded.started_at, run_name = excluded.run_name",
+            (command, started, run_name),
+        )
+        conn.commit()
 
 
 def build_marts(
@@ -235,14 +280,24 @@ def build_marts(
     reporter: Reporter,
     run_name: str,
 ) -> tuple[bool, str]:
-    """The scheduled build of the marts (what they depend on, their tests).
+    """The scheduled build of the marts (what they depend on, their tests), after this run's
+    loads have ended.
+
+    Builds coalesce: runs that finish their loads while another builds wait for the dbt lock,
+    and the first of them to take it builds for all: a successful build that started after a
+    run's loads had ended read every row they committed (it is the build that run would have
+    started), so the others do not build again. Three backfills and a sync at once build two or
+    three times, not four; each prints whose build it relied on.
 
     Marts of an older version (schemaMode "legacy": a contract column missing) are rebuilt in
     full, once: dbt's append_new_columns adds the column but leaves it NULL in every row the
     incremental run does not rewrite, and the marts would no longer agree with each other."""
     with server.connect() as conn:
+        loaded = _database_clock(conn)
         legacy = marts.schema_mode(conn, root).mode == "legacy"
     if legacy:
         reporter.info("schemaMode: legacy marts are rebuilt in full on this run (once)")
     extra = ["--full-refresh"] if legacy else []
-    return run_dbt(server, root, token_variables, reporter, DBT_BUILD, run_name, extra)
+    return run_dbt(
+        server, root, token_variables, reporter, DBT_BUILD, run_name, extra, built_after=loaded
+    )

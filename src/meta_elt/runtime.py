@@ -98,13 +98,23 @@ def raw_schema() -> str:
     return os.environ.get(RAW_SCHEMA_VARIABLE) or "raw_meta"
 
 
+#: The latest successful scheduled dbt build of the marts, per dbt command: when it started
+#: (database clock) and which run started it (runs.build_marts: builds coalesce).
+BUILDS_TABLE = f"{MELTANO_SCHEMA}.meta_elt_dbt_builds"
+
+
 def prepare_state_schema(server: postgres.Server) -> None:
-    """Meltano's schema, created once. ``create schema if not exists`` is not safe against
-    itself: two first runs into a new database both create it and one fails on pg_namespace's
-    unique index, so the creation is serialized by a transaction advisory lock."""
+    """Meltano's schema and meta-elt's record of builds, created once. ``create ... if not
+    exists`` is not safe against itself: two first runs into a new database both create it and
+    one fails on a catalog's unique index, so the creation is serialized by a transaction
+    advisory lock."""
     with server.connect() as conn:
         conn.execute("select pg_advisory_xact_lock(%s)", (locks.key("create-schema"),))
         conn.execute(f"create schema if not exists {MELTANO_SCHEMA}")
+        conn.execute(
+            f"create table if not exists {BUILDS_TABLE} "
+            "(command text primary key, started_at timestamptz not null, run_name text not null)"
+        )
 
 
 #: What a Meltano run shares with the project's .meltano/: the installed plugin venvs.

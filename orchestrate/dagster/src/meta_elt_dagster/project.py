@@ -118,13 +118,20 @@ def scheduled_build(root: Path) -> DbtBuild:
     raise ConfigError(f"{path}: dbt-postgres has no command {DBT_BUILD_COMMAND}; restore it")
 
 
+#: Flags of the scheduled build about the artifacts it writes, not what it builds: dagster-dbt
+#: keeps its own (it reads the run's results), so they are not passed on.
+_ARTIFACT_FLAGS = frozenset({"--no-write-json", "--write-json"})
+
+
 def _parse_build(args: list[str], path: Path) -> DbtBuild:
     if not args or args[0] != "build":
         raise ConfigError(f"{path}: {DBT_BUILD_COMMAND} must be a `build` command")
     values: dict[str, list[str]] = {}
     current = None
     for arg in args[1:]:
-        if arg.startswith("--"):
+        if arg in _ARTIFACT_FLAGS:
+            current = None
+        elif arg.startswith("--"):
             current = arg
             values.setdefault(current, [])
         elif current:
