@@ -286,8 +286,7 @@ def build_marts(
     Builds coalesce: runs that finish their loads while another builds wait for the dbt lock,
     and the first of them to take it builds for all: a successful build that started after a
     run's loads had ended read every row they committed (it is the build that run would have
-    started), so the others do not build again. Three backfills and a sync at once build two or
-    three times, not four; each prints whose build it relied on.
+    started), so the others do not build again, and each prints whose build it relied on.
 
     Marts of an older version (schemaMode "legacy": a contract column missing) are rebuilt in
     full, once: dbt's append_new_columns adds the column but leaves it NULL in every row the
