@@ -200,15 +200,30 @@ def run_dbt(
     command: str,
     run_name: str,
     extra_args: Iterable[str] = (),
-    *,
-    built_after: dt.datetime | None = None,
 ) -> tuple[bool, str]:
     """A dbt command of the project (``dbt-postgres:<name>``), one at a time per database:
-    (ok, message).
+    (ok, message)."""
+    with _dbt_lock(server, reporter, run_name):
+        return _invoke_dbt(server, root, token_variables, reporter, command, run_name, extra_args)
 
-    ``built_after`` (database clock): the command is not run again when a successful run of it
-    started after that moment, while this one waited for the lock (see build_marts); each
-    successful run is then recorded (runtime.BUILDS_TABLE).
+
+def _dbt_lock(
+    server: postgres.Server, reporter: Reporter, run_name: str
+) -> contextlib.AbstractContextManager[None]:
+    """The dbt build lock of the database, waited for (the holder is reported)."""
+    return locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info)
+
+
+def _invoke_dbt(
+    server: postgres.Server,
+    root: Path,
+    token_variables: Iterable[str],
+    reporter: Reporter,
+    command: str,
+    run_name: str,
+    extra_args: Iterable[str],
+) -> tuple[bool, str]:
+    """``meltano invoke <command>``, with the dbt lock held by the caller.
 
     Each database and command has a dbt target directory of its own, so dbt's partial parsing
     holds: a manifest is parsed with the vars of its command (the scheduled build's differ from
@@ -218,59 +233,32 @@ def run_dbt(
     name = command.split(":")[-1]
     env = runtime.meltano_env(server, root, f"dbt-{server.database}-{name}", token_variables)
     log_path = runtime.log_dir(root) / f"{run_name}-dbt.log"
-    with locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info):
-        if built_after is not None:
-            builder = _built_since(server, command, built_after)
-            if builder:
-                reporter.info(
-                    f"dbt {name}: not run again, the marts were built by '{builder}' after this "
-                    "run's loads had ended"
-                )
-                return True, "ok"
-        with server.connect() as conn:
-            started = _database_clock(conn)
-        with reporter.activity(f"dbt {name}") as step:
-            outcome = meltano_run.run(
-                ["invoke", command, *extra_args],
-                env=env,
-                cwd=root,
-                log_path=log_path,
-                on_line=step.line_seen,
-            )
-        if outcome.returncode != 0:
-            return False, f"{failure_line(outcome)} (log: {log_path})"
-        if built_after is not None:
-            _record_build(server, command, started, run_name)
+    with reporter.activity(f"dbt {name}") as step:
+        outcome = meltano_run.run(
+            ["invoke", command, *extra_args],
+            env=env,
+            cwd=root,
+            log_path=log_path,
+            on_line=step.line_seen,
+        )
+    if outcome.returncode != 0:
+        return False, f"{failure_line(outcome)} (log: {log_path})"
     return True, "ok"
 
 
-def _database_clock(conn: psycopg.Connection) -> dt.datetime:
-    row = conn.execute("select clock_timestamp()").fetchone()
-    assert row is not None
-    return row[0]
-
-
-def _built_since(server: postgres.Server, command: str, since: dt.datetime) -> str | None:
-    """The run whose successful ``command`` started after ``since``, if any."""
+def _last_build(
+    server: postgres.Server, since: dt.datetime | None
+) -> tuple[str | None, dt.datetime]:
+    """The run whose recorded build (runtime.BUILDS_TABLE) started after ``since``, if any, and
+    the database clock now."""
     with server.connect() as conn:
         row = conn.execute(
-            f"select run_name from {runtime.BUILDS_TABLE} where command = %s and started_at > %s",
-            (command, since),
+            f"select (select run_name from {runtime.BUILDS_TABLE} "
+            "where command = %s and started_at > %s), clock_timestamp()",
+            (DBT_BUILD, since),
         ).fetchone()
-    return row[0] if row else None
-
-
-def _record_build(
-    server: postgres.Server, command: str, started: dt.datetime, run_name: str
-) -> None:
-    with server.connect() as conn:
-        conn.execute(
-            f"insert into {runtime.BUILDS_TABLE} (command, started_at, run_name) "
-            "values (%s, %s, %s) on conflict (command) do update "
-            "set started_at = excluded.started_at, run_name = excluded.run_name",
-            (command, started, run_name),
-        )
-        conn.commit()
+    assert row is not None
+    return row[0], row[1]
 
 
 def build_marts(
@@ -286,17 +274,35 @@ def build_marts(
     Builds coalesce: runs that finish their loads while another builds wait for the dbt lock,
     and the first of them to take it builds for all: a successful build that started after a
     run's loads had ended read every row they committed (it is the build that run would have
-    started), so the others do not build again, and each prints whose build it relied on.
+    started), so the others do not build again, and each prints whose build it relied on. Each
+    successful build is recorded (runtime.BUILDS_TABLE) with the time it started.
 
     Marts of an older version (schemaMode "legacy": a contract column missing) are rebuilt in
     full, once: dbt's append_new_columns adds the column but leaves it NULL in every row the
     incremental run does not rewrite, and the marts would no longer agree with each other."""
+    _, loaded = _last_build(server, None)
     with server.connect() as conn:
-        loaded = _database_clock(conn)
         legacy = marts.schema_mode(conn, root).mode == "legacy"
     if legacy:
         reporter.info("schemaMode: legacy marts are rebuilt in full on this run (once)")
     extra = ["--full-refresh"] if legacy else []
-    return run_dbt(
-        server, root, token_variables, reporter, DBT_BUILD, run_name, extra, built_after=loaded
-    )
+    with _dbt_lock(server, reporter, run_name):
+        builder, started = _last_build(server, loaded)
+        if builder:
+            reporter.info(
+                f"dbt build_meta: not run again, the marts were built by '{builder}' after this "
+                "run's loads had ended"
+            )
+            return True, "ok"
+        ok, message = _invoke_dbt(
+            server, root, token_variables, reporter, DBT_BUILD, run_name, extra
+        )
+        if ok:
+            with server.connect() as conn:
+                conn.execute(
+                    f"insert into {runtime.BUILDS_TABLE} (command, started_at, run_name) "
+                    "values (%s, %s, %s) on conflict (command) do update "
+                    "set started_at = excluded.started_at, run_name = excluded.run_name",
+                    (DBT_BUILD, started, run_name),
+                )
+    return ok, message
