@@ -122,6 +122,8 @@ def test_other_dbt_commands_always_run(server, monkeypatch):
     monkeypatch.setattr(runs.meltano_run, "run", dbt.run)
     runs.build_marts(server, ROOT, [], Reporter(io.StringIO()), "sync-a")
     for name in ("verify-1", "verify-2"):
-        ok, _ = runs.run_dbt(server, ROOT, [], Reporter(io.StringIO()), runs.DBT_COVERAGE, name)
+        reporter = Reporter(io.StringIO())
+        with runs.dbt_lock(server, reporter, name):
+            ok, _ = runs.run_dbt(server, ROOT, [], reporter, runs.DBT_COVERAGE, name)
         assert ok
     assert [call[1] for call in dbt.calls] == [runs.DBT_BUILD, runs.DBT_COVERAGE, runs.DBT_COVERAGE]

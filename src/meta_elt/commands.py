@@ -31,6 +31,7 @@ from meta_elt.runs import (
     DBT_COVERAGE,
     CommandError,
     build_marts,
+    dbt_lock,
     extract_load,
     extraction,
     failure_line,
@@ -381,9 +382,10 @@ def verify(args, root: Path, reporter: Reporter) -> int:
                     "the marts are not built yet; run meta-elt backfill (or sync) first"
                 )
         # Coverage is a table built with the marts: recompute it from the marts as they are now.
-        ok, message = run_dbt(
-            server, root, token_variables, reporter, DBT_COVERAGE, f"verify-{tenant_id}"
-        )
+        with dbt_lock(server, reporter, f"verify-{tenant_id}"):
+            ok, message = run_dbt(
+                server, root, token_variables, reporter, DBT_COVERAGE, f"verify-{tenant_id}"
+            )
         if not ok:
             raise CommandError(f"could not compute coverage: {message}")
         with server.connect() as conn:

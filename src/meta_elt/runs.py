@@ -192,6 +192,14 @@ def prepare(
         reporter.info(marts.schema_mode(conn, root).log_line())
 
 
+def dbt_lock(
+    server: postgres.Server, reporter: Reporter, run_name: str
+) -> contextlib.AbstractContextManager[None]:
+    """The dbt lock of the database (one dbt command at a time), waited for, the holder
+    reported: held around every `run_dbt`."""
+    return locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info)
+
+
 def run_dbt(
     server: postgres.Server,
     root: Path,
@@ -201,29 +209,7 @@ def run_dbt(
     run_name: str,
     extra_args: Iterable[str] = (),
 ) -> tuple[bool, str]:
-    """A dbt command of the project (``dbt-postgres:<name>``), one at a time per database:
-    (ok, message)."""
-    with _dbt_lock(server, reporter, run_name):
-        return _invoke_dbt(server, root, token_variables, reporter, command, run_name, extra_args)
-
-
-def _dbt_lock(
-    server: postgres.Server, reporter: Reporter, run_name: str
-) -> contextlib.AbstractContextManager[None]:
-    """The dbt build lock of the database, waited for (the holder is reported)."""
-    return locks.hold(server, [DBT_LOCK], f"dbt ({run_name})"[:40], wait=reporter.info)
-
-
-def _invoke_dbt(
-    server: postgres.Server,
-    root: Path,
-    token_variables: Iterable[str],
-    reporter: Reporter,
-    command: str,
-    run_name: str,
-    extra_args: Iterable[str],
-) -> tuple[bool, str]:
-    """``meltano invoke <command>``, with the dbt lock held by the caller.
+    """A dbt command of the project (``dbt-postgres:<name>``), inside `dbt_lock`: (ok, message).
 
     Each database and command has a dbt target directory of its own, so dbt's partial parsing
     holds: a manifest is parsed with the vars of its command (the scheduled build's differ from
@@ -286,7 +272,7 @@ def build_marts(
     if legacy:
         reporter.info("schemaMode: legacy marts are rebuilt in full on this run (once)")
     extra = ["--full-refresh"] if legacy else []
-    with _dbt_lock(server, reporter, run_name):
+    with dbt_lock(server, reporter, run_name):
         builder, started = _last_build(server, loaded)
         if builder:
             reporter.info(
@@ -294,9 +280,7 @@ def build_marts(
                 "run's loads had ended"
             )
             return True, "ok"
-        ok, message = _invoke_dbt(
-            server, root, token_variables, reporter, DBT_BUILD, run_name, extra
-        )
+        ok, message = run_dbt(server, root, token_variables, reporter, DBT_BUILD, run_name, extra)
         if ok:
             with server.connect() as conn:
                 conn.execute(
