@@ -30,16 +30,18 @@ import target_postgres_window_state as loader
 events = []
 state_written = threading.Event()
 atexit.register(lambda: open(os.environ["EVENTS"], "w").write(json.dumps(events)))
-copy_load = loader.LoadStampedPostgresSink._copy_load
+def recorded(load):  # both ways a batch loads: decoded rows, or records as JSON text
+    def recorded_load(self, rows, *after):
+        if os.environ.get("FAIL_LOAD"):
+            raise RuntimeError("the database went away")
+        state_written.wait(3)
+        load(self, rows, *after)
+        events.append({"loaded": len(rows), "thread": threading.current_thread().name})
+    return recorded_load
 
-def recorded_copy_load(self, rows):
-    if os.environ.get("FAIL_LOAD"):
-        raise RuntimeError("the database went away")
-    state_written.wait(3)
-    copy_load(self, rows)
-    events.append({"loaded": len(rows), "thread": threading.current_thread().name})
-
-loader.LoadStampedPostgresSink._copy_load = recorded_copy_load
+sink = loader.LoadStampedPostgresSink
+for name in ("_copy_load", "_json_load"):
+    setattr(sink, name, recorded(getattr(sink, name)))
 write_state = loader.TargetPostgresWindowState._write_state_message
 
 def recorded_write_state(self, state):
@@ -67,6 +69,13 @@ def _rows_then_state(tenant: str) -> bytes:
         lines.append(json.dumps(message))
     lines.append(json.dumps({"type": "STATE", "value": {"bookmarks": {"insights_ad": {}}}}))
     return ("\n".join(lines) + "\n").encode()
+
+
+def _keys(lines: bytes) -> int:
+    """How many distinct keys the RECORDs of ``lines`` have (insights_ad's key properties)."""
+    records = [json.loads(line) for line in lines.splitlines()]
+    key = ("tenant_id", "account_id", "date", "ad_id")
+    return len({tuple(r["record"][k] for k in key) for r in records if r["type"] == "RECORD"})
 
 
 def _run(pg_server: postgres.Server, tmp_path: Path, schema: str, **extra: str):
@@ -99,7 +108,8 @@ def test_full_batches_load_on_the_loader_thread_and_the_state_waits_for_them(
         assert done.stdout.decode().count('"bookmarks"') >= 1  # and confirmed to Meltano
         with pg_server.connect() as conn:
             stored = conn.execute(f'select count(*) from "{schema}".insights_ad').fetchone()[0]
-        assert stored == sum(e["loaded"] for e in loads) > 0  # (the rows of a key merge)
+        assert sum(e["loaded"] for e in loads) == ROWS  # every record, in full batches
+        assert stored == _keys(_rows_then_state("any"))  # the records of a key merge
     finally:
         with pg_server.connect(autocommit=True) as conn:
             conn.execute(f'drop schema if exists "{schema}" cascade')

@@ -1,8 +1,9 @@
-"""The loader's own way of loading a batch (COPY into a temp table, INSERT ... ON CONFLICT:
-load/target-postgres-window-state/target_postgres_window_state/copy_load.py) stores exactly what
-MeltanoLabs' target-postgres stores with its INSERTs: the same messages go through both, twice
-(the second load changes, nulls and adds rows), and the tables must match column for column,
-but for the load-time metadata. Values chosen to break a COPY formatter: tabs, newlines,
+"""The loader's own ways of loading a batch store exactly what MeltanoLabs' target-postgres stores
+with its INSERTs: records kept as JSON text and typed by PostgreSQL (json_load.py, the default),
+and decoded rows COPYed into a temp table (copy_load.py; `load_records_as_json: false`, and the
+streams JSON cannot take). The same messages go through ours and target-postgres's, twice (the
+second load changes, nulls and adds rows), and the tables must match column for column, but for
+the load-time metadata. Values chosen to break a COPY formatter: tabs, newlines,
 backslashes, quotes, braces and `\\N` in text, nulls everywhere, nulls inside arrays, nested and
 unicode jsonb, exact decimals, integers sent as 12.0, timestamps with and without offsets."""
 
@@ -121,6 +122,12 @@ FIRST = [
         "windows": ["a", None, "b,c", "{d}", 'e"f', "g\\h", "NULL", ""],
         "actions": [{"action_type": "x", "value": None}, None, {}],
     },
+    {  # scalars in an array of objects; a field the schema lacks (ignored, with a warning)
+        "tenant_id": "t1",
+        "id": "6",
+        "actions": [{"a": None}, "text", 3.25, True, None, {"b": [1, {"c": "d"}]}],
+        "not_in_schema": {"x": 1},
+    },
     # the same key twice in one batch: the last one is kept
     {"tenant_id": "t2", "id": "1", "name": "first version", "count": 1},
     {"tenant_id": "t2", "id": "1", "name": "second version", "count": 2},
@@ -155,13 +162,16 @@ def load(
     server: postgres.Server,
     tmp_path,
     validate: bool = False,
+    as_json: bool = True,
+    succeeds: bool = True,
     **env: str,
-) -> str:
+) -> subprocess.CompletedProcess:
     config = tmp_path / f"{schema}.json"
     config.write_text(
         json.dumps(
             {"sqlalchemy_url": "postgresql+psycopg://", "default_target_schema": schema,
-             "load_method": "upsert", "add_record_metadata": True, "validate_records": validate}
+             "load_method": "upsert", "add_record_metadata": True, "validate_records": validate,
+             "load_records_as_json": as_json}
         )
     )  # fmt: skip
     done = subprocess.run(
@@ -170,15 +180,15 @@ def load(
         env={
             "PATH": "/usr/bin:/bin",
             **server.libpq_env(),
-            "TARGET_POSTGRES_LOGLEVEL": "WARNING",
+            "TARGET_POSTGRES_LOGLEVEL": "INFO",
             **env,
         },
         capture_output=True,
         check=False,
         timeout=300,
     )
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    return done.stdout.decode()
+    assert (done.returncode == 0) is succeeds, done.stderr.decode()[-3000:]
+    return done
 
 
 @pytest.fixture
@@ -209,19 +219,26 @@ def table(
     return columns, rows
 
 
-def test_copy_load_stores_what_target_postgres_stores(pg_server, schemas, tmp_path):
+@pytest.mark.parametrize("as_json", [True, False], ids=["json-typed-by-postgres", "decoded"])
+def test_copy_load_stores_what_target_postgres_stores(pg_server, schemas, tmp_path, as_json):
     ours, upstream = schemas
+    log = ""
     for records in (FIRST, SECOND):
-        state = load(OURS, ours, records, pg_server, tmp_path)
+        done = load(OURS, ours, records, pg_server, tmp_path, as_json=as_json)
         load(UPSTREAM, upstream, records, pg_server, tmp_path)
+        state = done.stdout.decode()
         assert json.loads(state.splitlines()[-1]) == {"bookmarks": {"kinds": {"n": len(records)}}}
         assert table(pg_server, ours) == table(pg_server, upstream)
         assert table(pg_server, ours, "others") == table(pg_server, upstream, "others")
+        log += done.stderr.decode()
+        assert ("Stream 'kinds': records loaded as JSON" in log) is as_json, log[-3000:]
+        assert "Stream 'others': records loaded as JSON" not in log  # an integer array
+    assert "No schema for record field 'not_in_schema'" in log
     columns, rows = table(pg_server, ours)
     by_key = {(row[0], row[1]): row for row in rows}
     names = [c[0] for c in columns if c[0] not in LOAD_TIME]
     value = dict(zip(names, by_key[("t1", "1")], strict=True))
-    assert len(rows) == 6  # 5 keys after the first load, 1 more after the second
+    assert len(rows) == 7  # 6 keys after the first load, 1 more after the second
     assert value["name"] == "changed" and value["count"] == "1501"  # upserted
     assert value["actions"] is None and value["windows"] == "{1d_view}"
     assert value["changed_at"] == "2024-10-21 05:00:00"  # the instant, in UTC
@@ -237,7 +254,9 @@ def test_validated_records_load_as_target_postgres_stores_them(pg_server, schema
     and are validated with their metadata as the SDK writes it; then loaded the same way."""
     ours, upstream = schemas
     for records in (FIRST, SECOND):
-        valid = [r for r in records if not isinstance(r.get("count"), str)]  # no 12.0 integers
+        valid = [  # no 12.0 integers, no scalars in an array of objects
+            r for r in records if not isinstance(r.get("count"), str) and r["id"] != "6"
+        ]
         load(OURS, ours, valid, pg_server, tmp_path, validate=True)
         load(UPSTREAM, upstream, valid, pg_server, tmp_path, validate=True)
         assert table(pg_server, ours) == table(pg_server, upstream)
@@ -255,7 +274,7 @@ def test_copy_load_upserts_into_a_table_without_a_primary_key(pg_server, schemas
             conn.execute(f'alter table "{schema}".kinds drop constraint kinds_pkey')
         load(loader, schema, SECOND, pg_server, tmp_path)
     assert table(pg_server, ours) == table(pg_server, upstream)
-    assert len(table(pg_server, ours)[1]) == 6
+    assert len(table(pg_server, ours)[1]) == 7
 
 
 def test_copy_load_stores_timestamps_in_utc_whatever_the_session_zone(pg_server, schemas, tmp_path):
@@ -269,3 +288,25 @@ def test_copy_load_stores_timestamps_in_utc_whatever_the_session_zone(pg_server,
             " where tenant_id = 't1' and id = '1'"
         ).fetchone()
     assert row == ("2024-10-21 05:00:00", "2026-11-30 12:00:00.000001")
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json-typed-by-postgres", "decoded"])
+def test_a_record_without_its_key_fails_the_load_naming_the_key(
+    pg_server, schemas, tmp_path, as_json
+):
+    """As the SDK checks each record: the load fails, names the key property, and nothing of
+    the batch is stored (nor its STATE confirmed)."""
+    ours, _ = schemas
+    records = [FIRST[0], {"tenant_id": "t1", "name": "no id"}]
+    done = load(OURS, ours, records, pg_server, tmp_path, as_json=as_json, succeeds=False)
+    assert "id" in done.stderr.decode().splitlines()[-1], done.stderr.decode()[-2000:]
+    assert "bookmarks" not in done.stdout.decode()
+    with pg_server.connect(autocommit=True) as conn:
+        stored = conn.execute(
+            "select count(*) from information_schema.tables where table_schema = %s"
+            " and table_name = 'kinds'",
+            (ours,),
+        ).fetchone()[0]
+        if stored:
+            stored = conn.execute(f'select count(*) from "{ours}".kinds').fetchone()[0]
+    assert stored == 0

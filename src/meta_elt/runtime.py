@@ -4,6 +4,7 @@ tenant's token, see secrets.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -136,7 +137,8 @@ def isolated_sys_dir(root: Path, name: str) -> Path:
     for sub in _SHARED_SYS_DIRS:
         link = worker / sub
         if (shared / sub).exists() and not link.exists():
-            link.symlink_to(shared / sub, target_is_directory=True)
+            with contextlib.suppress(FileExistsError):  # made by a run of the same name
+                link.symlink_to(shared / sub, target_is_directory=True)
     return worker
 
 

@@ -27,12 +27,15 @@ Two more things make the load safe to read while it runs (dbt builds of other ru
 
 And so that it never holds the tap back (bench/README.md, the loader benchmark): a thread reads
 the input ahead of the loading (read_ahead.py); a full batch loads on a loader thread while the
-next one is read (``_drain_full``: one at a time, and every STATE waits for it); batches load
-with COPY and one merge (copy_load.py).
+next one is read (``_drain_full``: two at a time, the COPY of one beside the merge of the one
+before, committed in order, and every STATE waits for them); records stay JSON text, typed by
+PostgreSQL (json_load.py), or are decoded and COPYed (copy_load.py), and merged in one
+INSERT ... ON CONFLICT.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -48,6 +51,7 @@ from functools import cached_property
 import msgspec
 import sqlalchemy as sa
 from psycopg import sql
+from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.helpers._compat import (
     date_fromisoformat,
     datetime_fromisoformat,
@@ -62,10 +66,12 @@ from singer_sdk.mapper import SameRecordTransform
 from target_postgres.sinks import PostgresSink
 from target_postgres.target import TargetPostgres
 
-from target_postgres_window_state import copy_load, read_ahead
+from target_postgres_window_state import copy_load, json_load, read_ahead
 from target_postgres_window_state.build_gate import GATE
 
 DEFAULT_CONFIRM_SECONDS = 10.0
+#: Batches loading at once: one merging while the next is COPYed (``_drain_full``).
+LOADS_IN_FLIGHT = 2
 #: Advisory lock key of raw schema/table setup (one per database, shared by every loader).
 SETUP_LOCK = "target-postgres: raw schema and table setup"
 #: The tap's record of completed windows: loaded after the rows it vouches for.
@@ -143,11 +149,7 @@ class LoadStampedPostgresSink(PostgresSink):
         if schema is not self.schema:
             super()._parse_timestamps_in_record(record, schema, treatment)
             return
-        if self._properties is not None and not self._properties.issuperset(record):
-            for key in record.keys() - self._properties:
-                if record[key] is not None and key not in self._warned_missing_fields:
-                    self.logger.warning("No schema for record field '%s'", key)
-                    self._warned_missing_fields.add(key)
+        self._warn_unknown_fields(record)
         for key, kind, parse in self._datelike:
             value = record.get(key)
             if value is None:
@@ -158,6 +160,63 @@ class LoadStampedPostgresSink(PostgresSink):
                 record[key] = handle_invalid_timestamp_in_record(
                     record, [key], value, kind, ex, treatment, self.logger
                 )
+
+    def _warn_unknown_fields(self, record: dict) -> None:
+        """The SDK's warning, once per field, for a non-null field the schema lacks."""
+        if self._properties is not None and not self._properties.issuperset(record):
+            for key in record.keys() - self._properties:
+                if record[key] is not None and key not in self._warned_missing_fields:
+                    self.logger.warning("No schema for record field '%s'", key)
+                    self._warned_missing_fields.add(key)
+
+    def _fields_decoder(self) -> msgspec.json.Decoder | None:
+        """A decoder that refuses a record with a field neither the schema nor a warning has
+        named (None when the schema allows any): the SDK's warning for records kept as JSON."""
+        if self._properties is None:
+            return None
+        names = sorted(self._properties | self._warned_missing_fields)
+        fields = {f"f{i}": name for i, name in enumerate(names)}  # any name, as a valid field
+        known = msgspec.defstruct(
+            "KnownFields",
+            [(field, msgspec.Raw, msgspec.Raw()) for field in fields],
+            rename=fields,
+            forbid_unknown_fields=True,
+        )
+        return msgspec.json.Decoder(known)
+
+    @cached_property
+    def _known_fields(self) -> msgspec.json.Decoder | None:  # replaced as fields are warned of
+        return self._fields_decoder()
+
+    @cached_property
+    def _json_format(self) -> json_load.JsonFormat:
+        columns = self.column_representation(self.schema)
+        return json_load.JsonFormat(columns, stamp="_sdc_batched_at")
+
+    @cached_property
+    def loads_json(self) -> bool:
+        """Whether this sink's records are kept as their JSON text and typed by PostgreSQL
+        (json_load.py): every column's type allows it and nothing asks for decoded records."""
+        return (
+            bool(self.config.get("load_records_as_json", True))
+            and self._json_format.loadable
+            and not self.connector.sanitize_null_text_characters
+            and self._validator is None
+            and self.include_sdc_metadata_properties
+        )
+
+    def add_json_record(self, record: str, time_extracted: str | None, version: int | None) -> None:
+        """A record as its JSON text (``loads_json``), with what the SDK's metadata takes from
+        its message and the time it was read."""
+        if (known := self._known_fields) is not None:
+            try:
+                known.decode(record)  # a scan: refuses a field the schema lacks
+            except msgspec.ValidationError:
+                self._warn_unknown_fields(msgspec.json.decode(record))
+                self._known_fields = self._fields_decoder()
+        context = self._pending_batch or self._get_context({})
+        row = (record, time_extracted, version, round(time.time() * 1000))
+        context.setdefault("records", []).append(row)
 
     @cached_property
     def _keys(self) -> frozenset[str]:
@@ -179,8 +238,11 @@ class LoadStampedPostgresSink(PostgresSink):
         The load waits for any dbt build of the database (under the `dbt-build` lock held
         shared: the drain's, build_gate.py), then stamps ``_sdc_batched_at`` with the time of
         the load and loads with COPY and one INSERT ... ON CONFLICT (copy_load.py). A batch
-        copy_load cannot format takes target-postgres's own load."""
+        copy_load cannot format takes target-postgres's own load. A batch of JSON texts
+        (``loads_json``) is typed and deduplicated by PostgreSQL (json_load.py)."""
         records = context.get("records") or []
+        if self.loads_json:
+            return BatchLoad(functools.partial(self._json_load, records), off_thread=True)
         if self.append_only is False:  # the last version of each key, as target-postgres keeps
             key = operator.itemgetter(*self.key_properties)
             records = list({key(r): r for r in records}.values())
@@ -198,37 +260,85 @@ class LoadStampedPostgresSink(PostgresSink):
         load = functools.partial(self._load_as_target_postgres, context, records)
         return BatchLoad(load, off_thread=False)
 
-    def _copy_load(self, rows: list[list[t.Any]]) -> None:
-        with (
-            GATE.held(self.connector._engine),
-            self.connector._connect() as connection,
-            connection.begin(),
-        ):
-            loaded_at = datetime.datetime.now(tz=datetime.UTC)  # once no build runs
-            table = self.connector.prepare_table(  # as target-postgres: adds new columns
-                full_table_name=self.full_table_name,
-                schema=self.schema,
-                primary_keys=self.key_properties,
-                as_temp_table=False,
-                connection=connection,
-            )
-            cursor = connection.connection.cursor()
-            name = sql.Identifier(*(p for p in (table.schema, table.name) if p))
-            if self._on_conflict is None and self.key_properties:
-                self._on_conflict = copy_load.has_unique_key(cursor, name, self.key_properties)
+    @contextlib.contextmanager
+    def _loading(
+        self, after: Future | None = None, stage: t.Callable[[t.Any], None] | None = None
+    ) -> t.Iterator[tuple[t.Any, sql.Composable, datetime.datetime]]:
+        """A transaction to load a batch in: (its cursor, the table made ready as
+        target-postgres makes it, the time of the load), once ``stage`` (if any: work on the
+        transaction's own temp tables) has run, ``after`` (the load of the batch before) has
+        committed and no dbt build runs. It commits while the build is still held off."""
+        with self.connector._connect() as connection:
+            transaction = connection.begin()
+            try:
+                cursor = connection.connection.cursor()
+                if stage is not None:
+                    stage(cursor)  # beside the batch before's merge: PostgreSQL's other core
+                if after is not None:
+                    after.result()  # raises its error: this batch is not loaded either
+                with GATE.held(self.connector._engine):
+                    loaded_at = datetime.datetime.now(tz=datetime.UTC)  # once no build runs
+                    table = self.connector.prepare_table(  # as target-postgres: adds columns
+                        full_table_name=self.full_table_name,
+                        schema=self.schema,
+                        primary_keys=self.key_properties,
+                        as_temp_table=False,
+                        connection=connection,
+                    )
+                    name = sql.Identifier(*(p for p in (table.schema, table.name) if p))
+                    if self._on_conflict is None and self.key_properties:
+                        self._on_conflict = copy_load.has_unique_key(
+                            cursor, name, self.key_properties
+                        )
+                    yield cursor, name, loaded_at
+                    transaction.commit()
+            except BaseException:
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+
+    @property
+    def _merge_keys(self) -> list[str]:
+        return [] if self.append_only else self.key_properties
+
+    def _copy_load(self, rows: list[list[t.Any]], after: Future | None = None) -> None:
+        with self._loading(after) as (cursor, table, loaded_at):
             copy_load.load(
                 cursor,
-                name,
+                table,
                 self.temp_table_name,
                 self._row_format,
-                [] if self.append_only else self.key_properties,
+                self._merge_keys,
                 rows,
                 bool(self._on_conflict),
                 loaded_at,
             )
 
-    def _load_as_target_postgres(self, context: dict, records: list[dict]) -> None:
+    def _json_load(self, rows: list[json_load.Row], after: Future | None = None) -> None:
+        def stage(cursor: t.Any) -> None:
+            try:
+                json_load.stage(cursor, self.temp_table_name, rows, self._merge_keys)
+            except json_load.MissingKeyError as missing:
+                raise MissingKeyPropertiesError(f"Stream '{self.stream_name}': {missing}") from None
+
+        with self._loading(after, stage) as (cursor, table, loaded_at):
+            json_load.merge(
+                cursor,
+                table,
+                self.temp_table_name,
+                self._json_format,
+                self._merge_keys,
+                bool(self._on_conflict),
+                loaded_at,
+                self.sync_started_at,
+            )
+
+    def _load_as_target_postgres(
+        self, context: dict, records: list[dict], after: Future | None = None
+    ) -> None:
         """target-postgres's own load, on its own connection, under our lock."""
+        if after is not None:
+            after.result()
         with GATE.held(self.connector._engine):
             loaded_at = datetime.datetime.now(tz=datetime.UTC).isoformat()
             for record in records:
@@ -239,18 +349,37 @@ class LoadStampedPostgresSink(PostgresSink):
 
 @dataclasses.dataclass(frozen=True)
 class BatchLoad:
-    """A batch's load: ``run`` loads it; ``off_thread``: it touches only its own rows and the
+    """A batch's load: ``run`` loads it, once the load it is given (the batch before, on
+    another thread) has committed; ``off_thread``: it touches only its own rows and the
     database, so it may run on another thread while the sink fills again."""
 
-    run: t.Callable[[], None]
+    run: t.Callable[..., None]  # (after: Future | None = None)
     off_thread: bool
+
+
+class Envelope(msgspec.Struct):
+    """A Singer message with its ``record`` left as JSON text (a scan, no objects made)."""
+
+    type: str = ""
+    stream: str = ""
+    record: msgspec.Raw = msgspec.Raw()
+    time_extracted: str | None = None
+    version: int | None = None
 
 
 class MsgspecSingerReader(SingerReader):
     """The SDK's reader of Singer lines, decoding each as the SDK does (JSON floats as Decimal)
-    at twice the speed; a line msgspec refuses (NaN, a lone surrogate) goes to the SDK's own."""
+    at twice the speed; a line msgspec refuses (NaN, a lone surrogate) goes to the SDK's own.
+    The RECORDs of streams in ``json_streams`` are not decoded: their envelope goes to the
+    stream's callback, the record as JSON text (json_load.py)."""
 
     _decoder = msgspec.json.Decoder(float_hook=Decimal)
+    _envelope = msgspec.json.Decoder(Envelope)
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Stream name -> what takes its RECORD envelopes (set by the target as sinks change).
+        self.json_streams: dict[str, t.Callable[[Envelope], None]] = {}
 
     def process_lines(self, file_input: t.IO[str] | None, callbacks: dict) -> t.Counter[str]:
         """The SDK's loop over the lines, read ahead by a thread (read_ahead.py): the tap keeps
@@ -263,7 +392,32 @@ class MsgspecSingerReader(SingerReader):
         source = file_input or self.default_input
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
-        return super().process_lines(read_ahead.lines(source), callbacks)  # type: ignore[arg-type]
+        lines = self._json_records_taken(read_ahead.lines(source))
+        counts = super().process_lines(lines, callbacks)  # type: ignore[arg-type]
+        counts["RECORD"] += self._json_records
+        return counts
+
+    def _json_records_taken(self, lines: t.Iterable[str]) -> t.Iterator[str]:
+        """``lines`` but the RECORDs of ``json_streams``, handed to their callback as read."""
+        streams = self.json_streams
+        for line in lines:
+            if streams:
+                try:
+                    envelope = self._envelope.decode(line)
+                except msgspec.DecodeError:  # ValidationError too: the SDK's path says what
+                    envelope = None
+                if (
+                    envelope is not None
+                    and envelope.type == "RECORD"
+                    and (take := streams.get(envelope.stream)) is not None
+                    and memoryview(envelope.record)[:1] == b"{"
+                ):
+                    take(envelope)
+                    self._json_records += 1
+                    continue
+            yield line
+
+    _json_records = 0
 
     def deserialize_json(self, line: str) -> dict:
         try:
@@ -281,6 +435,15 @@ class TargetPostgresWindowState(TargetPostgres):
         **TargetPostgres.config_jsonschema,
         "properties": {
             **TargetPostgres.config_jsonschema["properties"],
+            "load_records_as_json": {
+                "type": ["boolean"],
+                "default": True,
+                "description": (
+                    "Keep each record as its JSON text and let PostgreSQL type it "
+                    "(json_load.py: a fifth of the loader's CPU); false: decode and format "
+                    "every value in the loader, as target-postgres does."
+                ),
+            },
             "state_confirm_seconds": {
                 "type": ["number"],
                 "default": DEFAULT_CONFIRM_SECONDS,
@@ -316,10 +479,30 @@ class TargetPostgresWindowState(TargetPostgres):
             and sink._validator is None
             and sink.include_sdc_metadata_properties
         )
+        reader = self.message_reader
         if plain:
             self._plain_sinks[stream] = sink
         else:
             self._plain_sinks.pop(stream, None)
+        if plain and sink.loads_json and isinstance(reader, MsgspecSingerReader):
+            if stream not in reader.json_streams:
+                self.logger.info("Stream '%s': records loaded as JSON, typed by PostgreSQL", stream)
+            reader.json_streams[stream] = functools.partial(self._process_json_record, sink)
+        elif isinstance(reader, MsgspecSingerReader):
+            reader.json_streams.pop(stream, None)
+
+    def _process_json_record(self, sink: LoadStampedPostgresSink, envelope: Envelope) -> None:
+        """A RECORD of a sink that ``loads_json``: what _process_record_message does, but the
+        record stays JSON text until PostgreSQL types it (json_load.py)."""
+        sink.add_json_record(
+            bytes(envelope.record).decode(), envelope.time_extracted, envelope.version
+        )
+        sink.tally_record_read()
+        sink.record_counter_metric.increment()
+        if sink.is_full:
+            self.logger.info("Target sink for '%s' is full. Draining...", sink.stream_name)
+            self._drain_full(sink)
+        self._handle_max_record_age()
 
     def _process_record_message(self, message_dict: dict) -> None:
         """The SDK's handling of a RECORD, without the steps that do nothing here.
@@ -348,34 +531,43 @@ class TargetPostgresWindowState(TargetPostgres):
             self._drain_full(sink)
         self._handle_max_record_age()
 
-    _loading: Future | None = None
+    #: Loads on the loader threads, oldest first: at most LOADS_IN_FLIGHT.
+    _loads: collections.deque[Future]
 
     @cached_property
     def _loader(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
+        self._loads = collections.deque()
+        return ThreadPoolExecutor(max_workers=LOADS_IN_FLIGHT, thread_name_prefix="load")
 
     def _drain_full(self, sink: LoadStampedPostgresSink) -> None:
-        """A full sink's batch, loaded on the loader thread while this one reads on.
+        """A full sink's batch, loaded on a loader thread while this one reads on.
 
         Loading a batch is mostly waiting on PostgreSQL (COPY, the merge): done here, the
-        reading stops meanwhile. One load runs at a time, in the order drained (a stream's
-        batches, the windows after the rows); the next drain, STATE, SCHEMA or the end of
-        input first waits for it, and raises its error: no STATE is confirmed before the rows
-        it vouches for are committed. Memory: one batch loading, one filling."""
-        self._await_loading()
+        reading stops meanwhile. Two loads run at a time: a batch's COPY (its stage) runs while
+        the batch before merges, and each merges and commits only after the one before it
+        committed, in the order drained (a stream's batches, the windows after the rows). The
+        next STATE, SCHEMA or the end of input first waits for all of them and raises the first
+        error: no STATE is confirmed before the rows it vouches for are committed. Memory: two
+        batches loading, one filling."""
+        loader, loads = self._loader, self._loads
+        while len(loads) >= LOADS_IN_FLIGHT:
+            loads.popleft().result()
         context = sink.start_drain()
         load = sink.batch_load(context)
         if load.off_thread:
-            self._loading = self._loader.submit(load.run)
+            loads.append(loader.submit(load.run, loads[-1] if loads else None))
         else:
+            self._await_loading()
             load.run()
         sink.mark_drained()
 
     def _await_loading(self) -> None:
-        """Wait for the load on the loader thread, if any; its error is raised here."""
-        loading, self._loading = self._loading, None
-        if loading is not None:
-            loading.result()
+        """Wait for the loads on the loader threads, if any; the first error is raised here."""
+        if "_loader" not in self.__dict__:
+            return
+        loads = self._loads
+        while loads:
+            loads.popleft().result()
 
     def _process_activate_version_message(self, message_dict: dict) -> None:
         self._await_loading()

@@ -165,6 +165,25 @@ def has_unique_key(cursor: t.Any, table: sql.Composable, keys: t.Sequence[str]) 
     return bool(cursor.fetchone()[0])
 
 
+def create_temp(
+    cursor: t.Any, table: sql.Composable, temp_name: str, row_format: RowFormat
+) -> None:
+    """A temp table (dropped at commit) with ``table``'s columns, typed as ``row_format`` says:
+    the batch's rows, or (json_load.py) the type its records are read into."""
+    temp_columns = sql.SQL(", ").join(
+        sql.SQL("{0}::{1} as {0}").format(sql.Identifier(n), sql.SQL(row_format.temp_types[n]))
+        if n in row_format.temp_types
+        else sql.Identifier(n)
+        for n in row_format.names
+    )
+    cursor.execute("set local time zone 'UTC'")
+    cursor.execute(
+        sql.SQL("create temp table {} on commit drop as select {} from {} with no data").format(
+            sql.Identifier(temp_name), temp_columns, table
+        )
+    )
+
+
 def load(
     cursor: t.Any,
     table: sql.Composable,
@@ -179,50 +198,53 @@ def load(
     keys. ``on_conflict``: the table has a unique index on ``keys``; without one, the rows that
     match on ``keys`` are updated and the others inserted, as target-postgres does. The format's
     ``stamp`` column of every row is ``stamped_at``."""
+    create_temp(cursor, table, temp_name, row_format)
+    copied = sql.SQL(", ").join(map(sql.Identifier, row_format.copied))
+    statement = sql.SQL("copy {} ({}) from stdin").format(sql.Identifier(temp_name), copied)
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+        for row in rows:
+            copy.write_row(row)
+    merge(cursor, table, sql.Identifier(temp_name), row_format, keys, on_conflict, stamped_at)
+
+
+def merge(
+    cursor: t.Any,
+    table: sql.Composable,
+    rows: sql.Composable,
+    row_format: RowFormat,
+    keys: t.Sequence[str],
+    on_conflict: bool,
+    stamped_at: dt.datetime | None = None,
+    params: dict[str, t.Any] | None = None,
+) -> None:
+    """Merge ``rows`` (a table, or a parenthesized query, with the format's columns; unique on
+    ``keys``) into ``table``, as ``load`` says. ``params``: the query's own parameters."""
     names = row_format.names
     cols = sql.SQL(", ").join(map(sql.Identifier, names))
-    temp = sql.Identifier(temp_name)
-    temp_columns = sql.SQL(", ").join(
-        sql.SQL("{0}::{1} as {0}").format(sql.Identifier(n), sql.SQL(row_format.temp_types[n]))
-        if n in row_format.temp_types
-        else sql.Identifier(n)
-        for n in names
-    )
 
     def source(name: str) -> sql.Composable:  # a column's new value
         if name == row_format.stamp:
             return sql.Placeholder("stamped_at")
         return sql.SQL("s.{}").format(sql.Identifier(name))
 
-    params = {"stamped_at": stamped_at} if row_format.stamp else None
-    cursor.execute("set local time zone 'UTC'")
-    cursor.execute(
-        sql.SQL("create temp table {} on commit drop as select {} from {} with no data").format(
-            temp, temp_columns, table
-        )
-    )
-    copied = sql.SQL(", ").join(map(sql.Identifier, row_format.copied))
-    statement = sql.SQL("copy {} ({}) from stdin").format(temp, copied)
-    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
-        for row in rows:
-            copy.write_row(row)
+    params = {**(params or {}), **({"stamped_at": stamped_at} if row_format.stamp else {})}
     insert = sql.SQL("insert into {} ({}) select {} from {} as s").format(
-        table, cols, sql.SQL(", ").join(map(source, names)), temp
+        table, cols, sql.SQL(", ").join(map(source, names)), rows
     )
     values = [name for name in names if name not in keys]
     if not keys:
-        cursor.execute(insert, params)
+        cursor.execute(insert, params or None)
     elif on_conflict:
-        merge = sql.SQL(", ").join(
+        merged = sql.SQL(", ").join(
             sql.SQL("{0} = excluded.{0}").format(sql.Identifier(v)) for v in values
         )
         cursor.execute(
             sql.SQL("{} on conflict ({}) {}").format(
                 insert,
                 sql.SQL(", ").join(map(sql.Identifier, keys)),
-                sql.SQL("do update set {}").format(merge) if values else sql.SQL("do nothing"),
+                sql.SQL("do update set {}").format(merged) if values else sql.SQL("do nothing"),
             ),
-            params,
+            params or None,
         )
     else:
         match = sql.SQL(" and ").join(
@@ -234,13 +256,13 @@ def load(
             )
             cursor.execute(
                 sql.SQL("update {} as t set {} from {} as s where {}").format(
-                    table, update, temp, match
+                    table, update, rows, match
                 ),
-                params,
+                params or None,
             )
         cursor.execute(
             sql.SQL("{} where not exists (select from {} as t where {})").format(
                 insert, table, match
             ),
-            params,
+            params or None,
         )
