@@ -22,7 +22,7 @@ ROWS, BATCH = 300, 100
 
 #: Each load waits (3 s at most) for a STATE to be written first: a loader that wrote a STATE
 #: before the loads of the rows before it were committed shows it in the order of EVENTS.
-#: FAIL_LOAD=1: the first load fails instead.
+#: FAIL_LOAD=1: the first load fails instead (the ones after it run, and must not commit).
 RECORDING_LOADER = """
 import atexit, json, os, threading
 import target_postgres_window_state as loader
@@ -32,7 +32,7 @@ state_written = threading.Event()
 atexit.register(lambda: open(os.environ["EVENTS"], "w").write(json.dumps(events)))
 def recorded(load):  # both ways a batch loads: decoded rows, or records as JSON text
     def recorded_load(self, rows, *after):
-        if os.environ.get("FAIL_LOAD"):
+        if os.environ.pop("FAIL_LOAD", None):  # the first load only
             raise RuntimeError("the database went away")
         state_written.wait(3)
         load(self, rows, *after)
@@ -125,6 +125,9 @@ def test_a_failed_background_load_fails_the_loader_with_no_state_confirmed(
         assert "the database went away" in done.stderr.decode()
         assert "bookmarks" not in done.stdout.decode(), done.stdout.decode()
         assert not [e for e in events if "state" in e], events
+        with pg_server.connect() as conn:  # the batches after it waited for it, then gave up
+            stored = conn.execute(f'select count(*) from "{schema}".insights_ad').fetchone()[0]
+        assert stored == 0
     finally:
         with pg_server.connect(autocommit=True) as conn:
             conn.execute(f'drop schema if exists "{schema}" cascade')

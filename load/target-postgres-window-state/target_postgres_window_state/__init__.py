@@ -214,9 +214,8 @@ class LoadStampedPostgresSink(PostgresSink):
             except msgspec.ValidationError:
                 self._warn_unknown_fields(msgspec.json.decode(record))
                 self._known_fields = self._fields_decoder()
-        context = self._pending_batch or self._get_context({})
-        row = (record, time_extracted, version, round(time.time() * 1000))
-        context.setdefault("records", []).append(row)
+        records = (self._pending_batch or self._get_context({})).setdefault("records", [])
+        records.append((len(records), record, time_extracted, version, round(time.time() * 1000)))
 
     @cached_property
     def _keys(self) -> frozenset[str]:

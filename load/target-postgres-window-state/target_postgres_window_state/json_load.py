@@ -39,9 +39,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from target_postgres_window_state import copy_load
 
-#: A record as loaded here: its JSON text, the message's ``time_extracted`` and ``version``, and
-#: the time it was read (epoch milliseconds: ``_sdc_received_at`` and ``_sdc_sequence``).
-Row = tuple[str, str | None, int | None, int]
+#: A record as loaded here: its place in the batch, its JSON text, the message's
+#: ``time_extracted`` and ``version``, and the time it was read (epoch milliseconds:
+#: ``_sdc_received_at`` and ``_sdc_sequence``).
+Row = tuple[int, str, str | None, int | None, int]
 
 #: Column types ``jsonb_populate_record`` converts as target-postgres's binding does, into the
 #: temp types copy_load gives them (an aware timestamp to UTC, 12.0 into an integer column).
@@ -159,13 +160,11 @@ def stage(cursor: t.Any, temp_name: str, rows: list[Row], keys: t.Sequence[str])
     json_name = _json_name(temp_name)
     cursor.execute(
         sql.SQL(
-            "create temp table {} (ord bigint generated always as identity, doc jsonb,"
-            " extracted_at text, version bigint, received_ms bigint) on commit drop"
+            "create temp table {} (ord integer, doc jsonb, extracted_at text, version bigint,"
+            " received_ms bigint) on commit drop"  # ord from the loader: an identity cost 5 µs
         ).format(sql.Identifier(json_name))
     )
-    statement = sql.SQL("copy {} (doc, extracted_at, version, received_ms) from stdin").format(
-        sql.Identifier(json_name)
-    )
+    statement = sql.SQL("copy {} from stdin").format(sql.Identifier(json_name))
     with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         for row in rows:
             copy.write_row(row)
