@@ -439,7 +439,7 @@ class TargetPostgresWindowState(TargetPostgres):
                 "default": True,
                 "description": (
                     "Keep each record as its JSON text and let PostgreSQL type it "
-                    "(json_load.py: a fifth of the loader's CPU); false: decode and format "
+                    "(json_load.py: a third of the loader's CPU); false: decode and format "
                     "every value in the loader, as target-postgres does."
                 ),
             },
