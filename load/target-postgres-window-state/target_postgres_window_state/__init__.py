@@ -332,12 +332,9 @@ class LoadStampedPostgresSink(PostgresSink):
                 self.sync_started_at,
             )
 
-    def _load_as_target_postgres(
-        self, context: dict, records: list[dict], after: Future | None = None
-    ) -> None:
-        """target-postgres's own load, on its own connection, under our lock."""
-        if after is not None:
-            after.result()
+    def _load_as_target_postgres(self, context: dict, records: list[dict]) -> None:
+        """target-postgres's own load, on its own connection, under our lock (on the reading
+        thread, once every load before it has committed: ``_drain_full``)."""
         with GATE.held(self.connector._engine):
             loaded_at = datetime.datetime.now(tz=datetime.UTC).isoformat()
             for record in records:
@@ -348,11 +345,11 @@ class LoadStampedPostgresSink(PostgresSink):
 
 @dataclasses.dataclass(frozen=True)
 class BatchLoad:
-    """A batch's load: ``run`` loads it, once the load it is given (the batch before, on
-    another thread) has committed; ``off_thread``: it touches only its own rows and the
-    database, so it may run on another thread while the sink fills again."""
+    """A batch's load: ``run`` loads it; ``off_thread``: it touches only its own rows and the
+    database, so it may run on a loader thread while the sink fills again, and then takes the
+    load of the batch before (a Future), whose commit it waits for before its own."""
 
-    run: t.Callable[..., None]  # (after: Future | None = None)
+    run: t.Callable[..., None]  # off_thread: (after: Future | None = None)
     off_thread: bool
 
 
@@ -493,15 +490,11 @@ class TargetPostgresWindowState(TargetPostgres):
     def _process_json_record(self, sink: LoadStampedPostgresSink, envelope: Envelope) -> None:
         """A RECORD of a sink that ``loads_json``: what _process_record_message does, but the
         record stays JSON text until PostgreSQL types it (json_load.py)."""
+        sink.tally_record_read()
         sink.add_json_record(
             bytes(envelope.record).decode(), envelope.time_extracted, envelope.version
         )
-        sink.tally_record_read()
-        sink.record_counter_metric.increment()
-        if sink.is_full:
-            self.logger.info("Target sink for '%s' is full. Draining...", sink.stream_name)
-            self._drain_full(sink)
-        self._handle_max_record_age()
+        self._record_added(sink)
 
     def _process_record_message(self, message_dict: dict) -> None:
         """The SDK's handling of a RECORD, without the steps that do nothing here.
@@ -524,6 +517,11 @@ class TargetPostgresWindowState(TargetPostgres):
             sink._singer_validate_message(record)  # raises, naming the missing key
         sink.tally_record_read()
         sink.process_record(record, context)
+        self._record_added(sink)
+
+    def _record_added(self, sink: LoadStampedPostgresSink) -> None:
+        """What follows a record added to its sink, on both short paths: the SDK's count, a
+        full sink's drain, the SDK's drain by record age."""
         sink.record_counter_metric.increment()
         if sink.is_full:
             self.logger.info("Target sink for '%s' is full. Draining...", sink.stream_name)
