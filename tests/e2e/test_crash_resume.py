@@ -7,6 +7,7 @@ One database and one sandbox world of this module's own; each case backfills its
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -174,9 +175,11 @@ def test_kill_then_resume_redoes_only_unloaded_windows(stack: Stack, victim, aft
         assert tap, "the tap runs"
         os.kill(tap[0], signal.SIGKILL)
     elif victim == "tree":
+        tree = _tree(proc.pid)  # listed first: once killed, orphans are no longer its children
         os.killpg(proc.pid, signal.SIGKILL)  # meta-elt and everything it started
-        for pid in _tree(proc.pid):
-            os.kill(pid, signal.SIGKILL)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):  # already gone with the group
+                os.kill(pid, signal.SIGKILL)
     else:
         os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=120)
