@@ -1,7 +1,12 @@
 # The two commands a newcomer needs: `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-PYTHON ?= python3
+# The interpreter of .venv, and so of Meltano's plugin venvs: a distribution's CPython 3.11-3.13
+# when there is one with venv (Debian's and Ubuntu's are built with PGO and LTO and a statically
+# linked interpreter), else python3 from PATH. pyenv's default build (no PGO/LTO, a shared
+# libpython) ran the same processes 1.1-1.6x slower (docs/DECISIONLOG.md). PYTHON=... chooses.
+PYTHON ?= $(shell for p in /usr/bin/python3.11 /usr/bin/python3.12 /usr/bin/python3.13; do \
+	$$p -c 'import ensurepip, venv' 2>/dev/null && { echo $$p; exit; }; done; echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 MELTANO := $(BIN)/meltano
