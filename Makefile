@@ -69,7 +69,9 @@ test: install browser
 # a failing one prints all of it at once; the passing ones print a line per check after pytest,
 # so that nothing breaks into pytest's progress.
 CHECK_LOGS := .cache/make-test
-PYTEST_WORKERS ?= 3
+# Four workers on 2 cores: the e2e scenarios spend part of their time waiting (a PostgreSQL stopped
+# for 60 s, Dagster's daemon intervals, the sandbox's jobs), and a fourth fills those gaps.
+PYTEST_WORKERS ?= 4
 check:
 	@rm -f $(CHECK_LOGS)/*.summary
 	@$(MAKE) --no-print-directory -j3 lint-quiet database-checks-quiet pytest

@@ -12,30 +12,30 @@ import pytest
 from meta_elt import postgres
 from tests.support import ROOT
 
-# Seconds each long module took in `make test` (pytest -n 3 --dist loadfile beside the checks, 2
-# cores, junit times of 2026-12-03), used only to order the modules: longest first, so that the
-# last module to start is a short one and no worker is left running a long scenario alone at the
-# end. A module not listed counts as short. (xdist's own order, by number of tests, started the
-# e2e scenarios, which have few tests, last: --no-loadscope-reorder in the Makefile keeps this.)
+# Seconds each long module took in pytest (-n 4 --dist loadfile, 2 cores, 2026-12-03, on the
+# distribution's Python), used only to order the modules: longest first, so that the last module
+# to start is a short one and no worker is left running a long scenario alone at the end. A
+# module not listed counts as short. (xdist's own order, by number of tests, started the e2e
+# scenarios, which have few tests, last: --no-loadscope-reorder in the Makefile keeps this.)
 MODULE_SECONDS = {
-    "tests/e2e/test_dagster.py": 174,
-    "tests/e2e/test_meta_elt_flow.py": 152,
-    "tests/e2e/test_runs_side_by_side.py": 133,
-    "tests/e2e/test_database_outage.py": 128,
-    "tests/e2e/test_crash_resume.py": 73,
-    "tests/e2e/test_tenant_isolation.py": 71,
-    "tests/e2e/test_plain_meltano.py": 63,
-    "tests/test_dbt_mutations.py": 39,
-    "extract/tap-meta-insights/tests/test_tap_sandbox.py": 31,
-    "tests/test_loader_setup_race.py": 30,
-    "tests/e2e/test_demo.py": 28,
-    "tests/e2e/test_rollback_sync.py": 27,
-    "tests/test_dbt_incremental.py": 26,
-    "tests/test_loader_copy.py": 12,
-    "tests/test_loader_background_load.py": 10,
-    "tests/test_toolchain.py": 8,
-    "extract/tap-meta-insights/tests/test_tap_meta_rules.py": 8,
-    "tests/e2e/test_report_browser.py": 7,
+    "tests/e2e/test_meta_elt_flow.py": 323,
+    "tests/e2e/test_dagster.py": 264,
+    "tests/e2e/test_runs_side_by_side.py": 216,
+    "tests/e2e/test_database_outage.py": 189,
+    "tests/e2e/test_plain_meltano.py": 180,
+    "tests/e2e/test_tenant_isolation.py": 176,
+    "tests/test_dbt_mutations.py": 154,
+    "tests/e2e/test_crash_resume.py": 149,
+    "tests/e2e/test_demo.py": 81,
+    "extract/tap-meta-insights/tests/test_tap_sandbox.py": 66,
+    "tests/test_loader_setup_race.py": 63,
+    "tests/e2e/test_rollback_sync.py": 56,
+    "tests/test_loader_copy.py": 52,
+    "tests/test_toolchain.py": 37,
+    "tests/test_dbt_incremental.py": 32,
+    "extract/tap-meta-insights/tests/test_tap_meta_rules.py": 26,
+    "tests/test_loader_background_load.py": 13,
+    "tests/e2e/test_report_browser.py": 13,
 }
 
 
