@@ -56,6 +56,23 @@ def test_sync_needs_a_tenant_or_all():
     assert "--tenant" in done.stderr and "UUID" in done.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--tenant", TENANT, "--tenant", "not-a-uuid"],
+        ["--tenant", TENANT, "--tenant", "1b4e28ba-2fa1-41d2-883f-0016d3cca427", "--account", "1"],
+        ["--all", "--account", "act_100001"],
+    ],
+)
+def test_verify_of_several_tenants_checks_each_input(args: list[str]):
+    """Several tenants (or --all) are verified together; --account belongs to one --tenant."""
+    done = run_cli("verify", *args)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "--tenant" in lines[0] or "--account" in lines[0], lines[0]
+
+
 def test_unknown_tenant_is_named(tmp_path):
     done = run_cli(
         "backfill",

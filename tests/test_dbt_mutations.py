@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 
 from meta_elt import postgres
-from tests.support import FIXTURES, ROOT, meltano
+from tests.support import FIXTURES, ROOT, dbt_worker, meltano
 
-DBT = ROOT / ".meltano" / "utilities" / "dbt-postgres" / "venv" / "bin" / "dbt"
 MARTS = ("meta_insights_daily", "meta_insights_levels", "meta_insights_coverage")
 
 
@@ -54,17 +53,16 @@ def dbt_env(server: postgres.Server, raw: str, work: Path) -> dict[str, str]:
 
 
 def run_dbt(
-    env: dict[str, str], schema: str, target_path: Path, *args: str
+    env: dict[str, str], schema: str, target_path: Path, *args: str, reuse_manifest: bool = False
 ) -> subprocess.CompletedProcess:
     """dbt (Meltano's dbt-postgres venv, without Meltano's start-up) building into `schema`
-    (staging views in <schema>_staging), with its own target path (partial parse, results)."""
-    return subprocess.run(
-        [str(DBT), *args],
-        cwd=ROOT,
-        env={**env, "DBT_TARGET_SCHEMA": schema, "DBT_TARGET_PATH": str(target_path)},
-        capture_output=True,
-        text=True,
-        check=False,
+    (staging views in <schema>_staging), with its own target path (partial parse, results), in
+    this test process's dbt worker (tests/dbt_worker.py: dbt imported once, not at every
+    command); ``reuse_manifest``: parsed once for all the commands of the same env and vars."""
+    return dbt_worker().run(
+        list(args),
+        {**env, "DBT_TARGET_SCHEMA": schema, "DBT_TARGET_PATH": str(target_path)},
+        reuse_manifest=reuse_manifest,
     )
 
 
@@ -105,8 +103,16 @@ class Marts:
     env: dict[str, str]
     target_path: Path
 
-    def dbt(self, *args: str, target_path: Path | None = None) -> subprocess.CompletedProcess:
-        return run_dbt(self.env, self.schema, target_path or self.target_path, *args)
+    def dbt(
+        self, *args: str, target_path: Path | None = None, reuse_manifest: bool = False
+    ) -> subprocess.CompletedProcess:
+        return run_dbt(
+            self.env,
+            self.schema,
+            target_path or self.target_path,
+            *args,
+            reuse_manifest=reuse_manifest,
+        )
 
     def execute(self, *statements: str) -> None:
         with self.server.connect() as conn:  # one transaction, committed on exit
@@ -133,6 +139,7 @@ class Marts:
             "4",
             "--vars",
             fixture_reports_vars(),
+            reuse_manifest=True,  # the marts' tests of every mutation: one parse
         )
         results = json.loads((self.target_path / "run_results.json").read_text())["results"]
         statuses = {

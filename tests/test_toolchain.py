@@ -10,8 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from meta_elt import postgres
-from tests.support import FIXTURES, ROOT, meltano
-from tests.test_dbt_mutations import DBT
+from tests.support import DBT_VENV, FIXTURES, ROOT, meltano
 
 RAW_FIXTURE = FIXTURES / "raw_meta.singer.jsonl"
 
@@ -100,7 +99,12 @@ def test_dbt_sends_no_usage_stats_whatever_the_environment(tmp_path: Path):
         DBT_LOG_PATH=str(tmp_path / "logs"),
     )
     parsed = subprocess.run(
-        [str(DBT), "parse"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        [str(DBT_VENV / "bin" / "dbt"), "parse"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert parsed.returncode == 0, parsed.stdout[-3000:]
     assert not (profiles / ".user.yml").exists(), "dbt tracked this run"

@@ -162,11 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "The playbook's verification SQL as a command: per account and level the rows, first "
             "and last date and missing synced days, and the action_report_time, "
-            "attribution_window and breakdowns values present."
+            "attribution_window and breakdowns values present. Several tenants (or --all) share "
+            "one recomputation of the coverage: one dbt run, however many tenants."
         ),
     )
-    vp.add_argument("--tenant", required=True, help="tenant id (UUID)")
-    vp.add_argument("--account", action="append", help="limit to these accounts (repeatable)")
+    which = vp.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tenant", action="append", help="tenant id (UUID; repeatable)")
+    which.add_argument("--all", action="store_true", help="every tenant in the registry")
+    vp.add_argument(
+        "--account", action="append", help="limit the one --tenant to these accounts (repeatable)"
+    )
     vp.set_defaults(func=_operator(commands.verify))
 
     mp = sub.add_parser(

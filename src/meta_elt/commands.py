@@ -372,9 +372,22 @@ def migrate(args, root: Path, reporter: Reporter) -> int:
 
 
 def verify(args, root: Path, reporter: Reporter) -> int:
-    tenant_id = inputs.tenant_id(args.tenant)
+    """Coverage recomputed once (one dbt run, whatever the number of tenants), then each tenant's
+    tables; exit 1 if any tenant has a missing synced day or, of several, no synced data."""
+    registry = tenants.load(tenants.registry_path(root), root)
+    if args.all:
+        tenant_ids = list(registry)
+    else:
+        tenant_ids = list(dict.fromkeys(inputs.tenant_id(t) for t in args.tenant))
     accounts = [inputs.account_id(a) for a in args.account or []]
-    token_variables = tenants.token_variables(tenants.load(tenants.registry_path(root), root))
+    if accounts and (args.all or len(tenant_ids) != 1):
+        raise inputs.BadInput(
+            "--account", "needs exactly one --tenant", "name the accounts' tenant once"
+        )
+    if not tenant_ids:
+        raise CommandError("the tenants registry is empty; add a tenant to orchestrate/tenants.yml")
+    several = len(tenant_ids) > 1
+    run_name = "verify-all" if several else f"verify-{tenant_ids[0]}"
     with postgres.provide() as server:
         with server.connect() as conn:
             if not marts.relation_exists(conn, "meta_insights_levels"):
@@ -382,20 +395,48 @@ def verify(args, root: Path, reporter: Reporter) -> int:
                     "the marts are not built yet; run meta-elt backfill (or sync) first"
                 )
         # Coverage is a table built with the marts: recompute it from the marts as they are now.
-        with dbt_lock(server, reporter, f"verify-{tenant_id}"):
+        with dbt_lock(server, reporter, run_name):
             ok, message = run_dbt(
-                server, root, token_variables, reporter, DBT_COVERAGE, f"verify-{tenant_id}"
+                server, root, tenants.token_variables(registry), reporter, DBT_COVERAGE, run_name
             )
         if not ok:
             raise CommandError(f"could not compute coverage: {message}")
-        with server.connect() as conn:
-            coverage, values = marts.verification(conn, tenant_id, accounts)
+        failed = []
+        for tenant_id in tenant_ids:
+            with server.connect() as conn:
+                coverage, values = marts.verification(conn, tenant_id, accounts)
+            tenant = registry.get(tenant_id)
+            label = f"tenant {tenant_id}" + (f" ({tenant.name})" if tenant else "")
+            if several:
+                reporter.info(label)
+            if _verify_tenant(tenant_id, accounts, coverage, values, reporter, several):
+                continue
+            failed.append(label)
+    if several and failed:
+        reporter.error(f"{len(failed)} of {len(tenant_ids)} tenant(s) failed: {'; '.join(failed)}")
+    return 1 if failed else 0
+
+
+def _verify_tenant(
+    tenant_id: str,
+    accounts: list[str],
+    coverage: list[tuple],
+    values: list[tuple],
+    reporter: Reporter,
+    several: bool,
+) -> bool:
+    """Print one tenant's coverage and values; False (the error said) if it has no synced data
+    or a synced day is missing."""
     if not coverage:
-        raise CommandError(
+        message = (
             f"no synced data for tenant {tenant_id}"
             + (f" and account(s) {', '.join(accounts)}" if accounts else "")
             + "; check the tenant id and run a backfill"
         )
+        if not several:
+            raise CommandError(message)
+        reporter.error(message)
+        return False
     reporter.table(
         ["account", "level", "rows", "first date", "last date", "missing days"],
         [(a, lvl, f"{n:,}", str(f), str(la), str(m)) for a, lvl, n, f, la, m, _ in coverage],
@@ -415,9 +456,9 @@ def verify(args, root: Path, reporter: Reporter) -> int:
             f"{missing} synced day(s) missing from the marts ({where}); rerun a backfill of "
             "those days (meta-elt backfill --since/--until)"
         )
-        return 1
+        return False
     reporter.info("every synced day is present at every level")
-    return 0
+    return True
 
 
 def _dates(dates: list[dt.date] | None, count: int) -> str:
